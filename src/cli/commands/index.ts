@@ -1,0 +1,7 @@
+import type { Command } from 'commander';
+import { registerSim } from './sim.js';
+
+/** Every subcommand registers itself here; each lives in its own file under commands/. */
+export function registerCommands(program: Command): void {
+  registerSim(program);
+}

@@ -1,0 +1,17 @@
+export {
+  HardwareProfileSchema,
+  PROVENANCE_SECTIONS,
+  arraysAvailable,
+  canonicalJson,
+  columnsPerWeight,
+  hardwareProfileHash,
+  loadHardwareProfile,
+  parseHardwareProfile,
+  weightMagnitudeBits,
+} from './profile.js';
+export type { HardwareProfile } from './profile.js';
+export { mapMatrix, rowsPerBlock } from './mapping.js';
+export type { MatrixMapping } from './mapping.js';
+export { ENERGY_COMPONENTS, simulate } from './cost.js';
+export type { EnergyBreakdown, LatencyModeTotals, LayerCost, MatrixCost, SimulateOptions, SimulationResult } from './cost.js';
+export { defaultHardwareProfilePath, hardwareProfilePath } from './presets.js';
