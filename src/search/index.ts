@@ -14,3 +14,5 @@ export { hardwareStage, scoreChoices } from './hardware-stage.js';
 export type { HardwareObjective, HardwareStageOptions, HardwareStageResult, LatencyMode, ScoredCandidate } from './hardware-stage.js';
 export { PRESETS, PRESET_NAMES, SelectionWeightsSchema, combineSignificance, presetWeights, selectNetwork } from './select.js';
 export type { PresetName, Selection, SelectionWeights } from './select.js';
+export { assignCrowding, nonDominatedSort, nsga2 } from './nsga2.js';
+export type { Evaluate, Individual, Nsga2Options } from './nsga2.js';
