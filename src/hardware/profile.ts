@@ -31,6 +31,12 @@ export const HardwareProfileSchema = z
       bitsPerCell: z.int().min(1).max(8),
       differential: z.boolean(),
     }),
+    conductance: z.strictObject({
+      /** Programmable window of one cell (uS): weight 0 sits at minUs, full scale at maxUs. */
+      minUs: nonNegative,
+      maxUs: positive,
+      readVoltageV: positive,
+    }),
     inputs: z.strictObject({
       /** Activation precision fed bit-serially through the DACs. */
       bits: z.int().min(1).max(16),
@@ -102,6 +108,9 @@ export const HardwareProfileSchema = z
         });
       }
     }
+    if (profile.conductance.minUs >= profile.conductance.maxUs) {
+      ctx.addIssue({ code: 'custom', path: ['conductance', 'maxUs'], message: 'must be above conductance.minUs' });
+    }
     if (profile.dac.bits > profile.inputs.bits) {
       ctx.addIssue({ code: 'custom', path: ['dac', 'bits'], message: 'DAC bits exceed input bits' });
     }
@@ -116,6 +125,7 @@ export const HardwareProfileSchema = z
 export const PROVENANCE_SECTIONS = [
   'array',
   'weights',
+  'conductance',
   'inputs',
   'dac',
   'adc',

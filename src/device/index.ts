@@ -1,0 +1,28 @@
+export {
+  DEFAULT_NOISE_PROFILE,
+  DriftSchema,
+  NOISE_PROVENANCE_SECTIONS,
+  NoiseProfileSchema,
+  ProgrammingNoiseSchema,
+  ReadNoiseSchema,
+  loadNoiseProfile,
+  noiseProfileHash,
+  noiseProfilePath,
+  parseNoiseProfile,
+} from './profile.js';
+export type { DriftModel, NoiseProfile } from './profile.js';
+export {
+  STUCK_HIGH,
+  STUCK_LOW,
+  STUCK_NONE,
+  cellLayout,
+  conductanceAt,
+  conductancesToWeights,
+  programCells,
+  programmingSigmaUs,
+  readCells,
+  readSigmaRelative,
+  weightRangeOf,
+  weightsToTargets,
+} from './conductance.js';
+export type { CellLayout, ProgrammedCells } from './conductance.js';

@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { InputError } from '../../src/common/errors.js';
+import { Rng } from '../../src/common/rng.js';
+import {
+  STUCK_HIGH,
+  STUCK_LOW,
+  cellLayout,
+  conductanceAt,
+  conductancesToWeights,
+  loadNoiseProfile,
+  noiseProfilePath,
+  parseNoiseProfile,
+  programCells,
+  programmingSigmaUs,
+  readCells,
+  weightsToTargets,
+  type NoiseProfile,
+} from '../../src/device/index.js';
+import { hardwareProfilePath, loadHardwareProfile, type HardwareProfile } from '../../src/hardware/index.js';
+
+const macro = loadHardwareProfile(hardwareProfilePath('nas4cim-macro'));
+const wan = loadNoiseProfile(noiseProfilePath('rram-wan2022'));
+const ideal = loadNoiseProfile(noiseProfilePath('ideal'));
+
+function meanStd(xs: ArrayLike<number>): [number, number] {
+  let s = 0;
+  let s2 = 0;
+  for (let i = 0; i < xs.length; i++) {
+    s += xs[i] as number;
+    s2 += (xs[i] as number) ** 2;
+  }
+  const m = s / xs.length;
+  return [m, Math.sqrt(s2 / xs.length - m * m)];
+}
+
+describe('weight-to-conductance mapping', () => {
+  it('maps 4-bit weights onto differential pairs of 8-level cells and back', () => {
+    const layout = cellLayout(macro);
+    assert.deepEqual([layout.slices, layout.pair, layout.levelsPerCell], [1, 2, 8]);
+    const w = Int8Array.from([7, -7, 0, 3, -1, 5]); // 3 rows x 2 channels
+    const g = weightsToTargets(w, 3, 2, layout);
+    assert.equal(g.length, 3 * 2 * 2);
+    // w = 7: positive column at g_max, negative at g_min; w = -1: one step on the negative column.
+    assert.deepEqual(Array.from(g.slice(0, 4)), [40, 2, 2, 40]);
+    assert.ok(Math.abs((g[9] as number) - (2 + 38 / 7)) < 1e-5 && g[8] === 2);
+    const back = conductancesToWeights(g, 3, 2, layout);
+    assert.deepEqual(Array.from(back, (x) => Math.round(x * 1e4) / 1e4), [7, -7, 0, 3, -1, 5]);
+    assert.throws(() => weightsToTargets(Int8Array.from([8]), 1, 1, layout), /outside -7\.\.7/);
+  });
+
+  it('bit-slices wider weights and offset-encodes without pairs', () => {
+    const sliced: HardwareProfile = { ...macro, weights: { bits: 8, bitsPerCell: 2, differential: true } };
+    const layout = cellLayout(sliced);
+    assert.equal(layout.slices, 4);
+    const w = Int8Array.from([127, -100, 45]);
+    assert.deepEqual(Array.from(conductancesToWeights(weightsToTargets(w, 3, 1, layout), 3, 1, layout), Math.round), [127, -100, 45]);
+    const offset: HardwareProfile = { ...macro, weights: { bits: 4, bitsPerCell: 2, differential: false } };
+    const ol = cellLayout(offset);
+    assert.deepEqual([ol.slices, ol.pair], [2, 1]);
+    const w2 = Int8Array.from([-8, 7, 0, -3]);
+    assert.deepEqual(Array.from(conductancesToWeights(weightsToTargets(w2, 4, 1, ol), 4, 1, ol), Math.round), [-8, 7, 0, -3]);
+  });
+});
+
+describe('noise draws', () => {
+  const layout = cellLayout(macro);
+  const n = 200_000;
+  const target = 20; // x = 0.5
+  const targets = new Float32Array(n).fill(target);
+
+  it('programming noise follows the profile polynomial and the stuck rates', () => {
+    const cells = programCells(targets, layout, wan, new Rng(1));
+    const healthy = Array.from(cells.programmedUs).filter((_, i) => cells.stuck[i] === 0);
+    const [m, s] = meanStd(healthy);
+    const expected = programmingSigmaUs(target, wan); // about 2 uS at x = 0.5
+    assert.ok(Math.abs(expected - (0.348 + 16.03 * 0.5 - 43.85 * 0.25 + 45.39 * 0.125 - 16.82 * 0.0625)) < 1e-12);
+    assert.ok(Math.abs(m - target) < 0.02, `mean ${m}`);
+    assert.ok(Math.abs(s / expected - 1) < 0.02, `sigma ${s} vs ${expected}`);
+    const low = cells.stuck.filter((x) => x === STUCK_LOW).length / n;
+    const high = cells.stuck.filter((x) => x === STUCK_HIGH).length / n;
+    assert.ok(Math.abs(low - 0.001) < 0.0003 && Math.abs(high - 0.001) < 0.0003, `${low} ${high}`);
+  });
+
+  it('is the same for the same seed', () => {
+    const a = programCells(targets.subarray(0, 1000), layout, wan, new Rng(5));
+    const b = programCells(targets.subarray(0, 1000), layout, wan, new Rng(5));
+    assert.deepEqual(a, b);
+  });
+
+  it('log relaxation shifts the mean and widens the spread with log time', () => {
+    const cells = programCells(targets, layout, { ...wan, stuck: { lowRate: 0, highRate: 0 } }, new Rng(2));
+    const [m0, s0] = meanStd(conductanceAt(cells, 1, wan));
+    const [mDay, sDay] = meanStd(conductanceAt(cells, 86_400, wan));
+    const ln = Math.log(86_400);
+    assert.ok(Math.abs(mDay - m0 - -0.089 * ln) < 0.03, `mean shift ${mDay - m0}`);
+    const extra = 0.412 + 0.042 * ln;
+    assert.ok(Math.abs(sDay - Math.sqrt(s0 * s0 + extra * extra)) < 0.05, `spread ${sDay}`);
+  });
+
+  it('power-law drift decays as ((t + t0) / t0)^-nu', () => {
+    const pcm = loadNoiseProfile(noiseProfilePath('pcm-like'));
+    const flat: NoiseProfile = { ...pcm, drift: { form: 'power-law', t0S: 20, nuMean: 0.05, nuStd: 0 }, stuck: { lowRate: 0, highRate: 0 } };
+    const cells = programCells(new Float32Array(10).fill(20), layout, { ...flat, programming: { ...flat.programming, scale: 0 } }, new Rng(3));
+    const g = conductanceAt(cells, 1000, flat);
+    assert.ok(Math.abs((g[0] as number) - 20 * ((1000 + 20) / 20) ** -0.05) < 1e-4);
+  });
+
+  it('read noise is drawn per read; the ideal profile adds none anywhere', () => {
+    const cells = programCells(targets.subarray(0, 50_000), layout, ideal, new Rng(4));
+    const g = conductanceAt(cells, 86_400, ideal);
+    assert.ok(g.every((v) => v === target));
+    const [, s] = meanStd(readCells(g, 1, wan, new Rng(6)));
+    assert.ok(Math.abs(s - 0.01 * target) < 0.01, `read sigma ${s}`);
+    assert.deepEqual(readCells(g, 1, ideal, new Rng(6)), g);
+  });
+
+  it('ships presets that parse; rejects a profile without provenance naming the field', () => {
+    for (const name of ['rram-wan2022', 'rram-crosssim', 'pcm-like', 'ideal']) loadNoiseProfile(noiseProfilePath(name));
+    const names = (pattern: RegExp) => (err: unknown) => err instanceof InputError && pattern.test(err.describe());
+    assert.throws(() => parseNoiseProfile({ ...wan, provenance: { ...wan.provenance, drift: '' } }, 'n.json'), names(/^n\.json: provenance\.drift/));
+    assert.throws(() => parseNoiseProfile({ ...wan, drift: { form: 'linear' } }, 'n.json'), names(/^n\.json: drift\.form/));
+  });
+});
