@@ -5,12 +5,13 @@ import type { NoiseProfile } from './profile.js';
 /**
  * Weight-to-conductance mapping and the per-cell noise draws of the simulator.
  *
- * Cell layout of one weight matrix (rows = im2col rows, out channels c): each weight occupies
- * `slices` x `pair` physical columns, column index (c * slices + s) * pair + p, where slice s = 0
- * holds the least significant `bitsPerCell` bits and p = 0 is the positive column of a
- * differential pair (p = 1 negative). A digit d in [0, 2^bitsPerCell - 1] is programmed to
- * g = minUs + d * (maxUs - minUs) / (2^bitsPerCell - 1). Without differential pairs weights are
- * offset-encoded: u = w + 2^(bits - 1), and the offset is removed digitally.
+ * Cell layout of one weight matrix [rows x outChannels]: one plane of conductances per
+ * (slice, polarity), plane index s * pair + p, each plane [rows x outChannels] row-major, the way
+ * LOAD_NETWORK placements address tiles (one slice and polarity per tile). Slice s = 0 holds the
+ * least significant `bitsPerCell` bits; p = 0 is the positive member of a differential pair.
+ * A digit d in [0, 2^bitsPerCell - 1] is programmed to g = minUs + d * (maxUs - minUs) /
+ * (2^bitsPerCell - 1). Without differential pairs weights are offset-encoded: u = w + 2^(bits - 1),
+ * and the offset is removed digitally.
  */
 export interface CellLayout {
   readonly slices: number;
@@ -46,63 +47,52 @@ export function weightRangeOf(layout: CellLayout): { min: number; max: number } 
 }
 
 /**
- * Target conductances [rows x physical columns] for integer weights [rows x outChannels]
- * (row-major). Throws RangeError for a weight the layout cannot hold.
+ * Target conductances, planes [slices * pair][rows x outChannels], for integer weights
+ * [rows x outChannels] (row-major). Throws RangeError for a weight the layout cannot hold.
  */
 export function weightsToTargets(weights: Int8Array | Int16Array, rows: number, outChannels: number, layout: CellLayout): Float32Array {
-  const cols = outChannels * layout.slices * layout.pair;
-  const targets = new Float32Array(rows * cols);
+  const planeSize = rows * outChannels;
+  const targets = new Float32Array(planeSize * layout.slices * layout.pair).fill(layout.minUs);
   const mask = layout.levelsPerCell - 1;
   const range = weightRangeOf(layout);
   const offset = layout.pair === 2 ? 0 : 2 ** (layout.weightBits - 1);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < outChannels; c++) {
-      const w = weights[r * outChannels + c] as number;
-      if (w < range.min || w > range.max) {
-        throw new RangeError(`weight ${w} at row ${r}, column ${c} is outside ${range.min}..${range.max}`);
-      }
-      let magnitude = layout.pair === 2 ? Math.abs(w) : w + offset;
-      const base = r * cols + c * layout.slices * layout.pair;
-      for (let s = 0; s < layout.slices; s++) {
-        const digit = magnitude & mask;
-        magnitude >>>= layout.bitsPerCell;
-        const g = layout.minUs + digit * layout.stepUs;
-        if (layout.pair === 2) {
-          targets[base + s * 2] = w > 0 ? g : layout.minUs;
-          targets[base + s * 2 + 1] = w < 0 ? g : layout.minUs;
-        } else {
-          targets[base + s] = g;
-        }
-      }
+  for (let i = 0; i < planeSize; i++) {
+    const w = weights[i] as number;
+    if (w < range.min || w > range.max) {
+      throw new RangeError(`weight ${w} at row ${Math.floor(i / outChannels)}, column ${i % outChannels} is outside ${range.min}..${range.max}`);
+    }
+    let magnitude = layout.pair === 2 ? Math.abs(w) : w + offset;
+    // Negative weights of a pair go to the p = 1 planes; the other member stays at minUs.
+    const polarity = layout.pair === 2 && w < 0 ? 1 : 0;
+    for (let s = 0; s < layout.slices; s++) {
+      const digit = magnitude & mask;
+      magnitude >>>= layout.bitsPerCell;
+      targets[(s * layout.pair + polarity) * planeSize + i] = layout.minUs + digit * layout.stepUs;
     }
   }
   return targets;
 }
 
 /**
- * The weights that conductances represent, in integer weight units (real-valued: noise makes them
- * fractional). Inverse of weightsToTargets for noise-free conductances.
+ * The weights that conductances (planes as weightsToTargets lays them out) represent, in integer
+ * weight units: real-valued, since noise makes them fractional.
  */
 export function conductancesToWeights(g: Float32Array, rows: number, outChannels: number, layout: CellLayout): Float32Array {
-  const cols = outChannels * layout.slices * layout.pair;
-  const out = new Float32Array(rows * outChannels);
+  const planeSize = rows * outChannels;
+  const out = new Float32Array(planeSize);
   const offset = layout.pair === 2 ? 0 : 2 ** (layout.weightBits - 1);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < outChannels; c++) {
-      const base = r * cols + c * layout.slices * layout.pair;
-      let value = 0;
-      let weight = 1;
-      for (let s = 0; s < layout.slices; s++) {
-        const digit =
-          layout.pair === 2
-            ? ((g[base + s * 2] as number) - (g[base + s * 2 + 1] as number)) / layout.stepUs
-            : ((g[base + s] as number) - layout.minUs) / layout.stepUs;
-        value += digit * weight;
-        weight *= layout.levelsPerCell;
-      }
-      out[r * outChannels + c] = value - offset;
+  let sliceWeight = 1;
+  for (let s = 0; s < layout.slices; s++) {
+    const pos = s * layout.pair * planeSize;
+    const neg = pos + planeSize;
+    const scale = sliceWeight / layout.stepUs;
+    for (let i = 0; i < planeSize; i++) {
+      const digit = layout.pair === 2 ? (g[pos + i] as number) - (g[neg + i] as number) : (g[pos + i] as number) - layout.minUs;
+      out[i] = (out[i] as number) + digit * scale;
     }
+    sliceWeight *= layout.levelsPerCell;
   }
+  if (offset !== 0) for (let i = 0; i < planeSize; i++) out[i] = (out[i] as number) - offset;
   return out;
 }
 

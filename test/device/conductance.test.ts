@@ -40,10 +40,11 @@ describe('weight-to-conductance mapping', () => {
     assert.deepEqual([layout.slices, layout.pair, layout.levelsPerCell], [1, 2, 8]);
     const w = Int8Array.from([7, -7, 0, 3, -1, 5]); // 3 rows x 2 channels
     const g = weightsToTargets(w, 3, 2, layout);
-    assert.equal(g.length, 3 * 2 * 2);
-    // w = 7: positive column at g_max, negative at g_min; w = -1: one step on the negative column.
-    assert.deepEqual(Array.from(g.slice(0, 4)), [40, 2, 2, 40]);
-    assert.ok(Math.abs((g[9] as number) - (2 + 38 / 7)) < 1e-5 && g[8] === 2);
+    assert.equal(g.length, 2 * 3 * 2);
+    // Planes: positive [rows x channels] then negative. w = 7 sits at g_max on the positive plane,
+    // w = -7 at g_max on the negative plane; w = -1 one step up on the negative plane.
+    assert.deepEqual(Array.from(g.slice(0, 6), (x) => Number(x.toFixed(4))), [40, 2, 2, Number((2 + 3 * 38 / 7).toFixed(4)), 2, Number((2 + 5 * 38 / 7).toFixed(4))]);
+    assert.deepEqual(Array.from(g.slice(6, 12), (x) => Number(x.toFixed(4))), [2, 40, 2, 2, Number((2 + 38 / 7).toFixed(4)), 2]);
     const back = conductancesToWeights(g, 3, 2, layout);
     assert.deepEqual(Array.from(back, (x) => Math.round(x * 1e4) / 1e4), [7, -7, 0, 3, -1, 5]);
     assert.throws(() => weightsToTargets(Int8Array.from([8]), 1, 1, layout), /outside -7\.\.7/);
