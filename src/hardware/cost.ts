@@ -115,7 +115,7 @@ interface LayerPlan {
   readonly arraysPerCopy: number;
   readonly maxVectors: number;
   readonly digitalLatencyNs: number;
-  /** Dynamic energy by component (leakage slot 0: it depends on the latency). */
+  /** Dynamic energy by component (the leakage slot stays 0: leakage depends on the latency). */
   readonly energy: Float64Array;
 }
 
