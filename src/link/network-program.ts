@@ -29,10 +29,21 @@ export const PlacementSchema = z.strictObject({
   polarity: z.enum(['pos', 'neg']).default('pos'),
 });
 
-/** A weight matrix: fan-in rows (k*k*cin for a conv) by output-channel columns. */
+/**
+ * A weight matrix: fan-in rows (k*k*cin for a conv, im2col order (ky, kx, cin); dense: the
+ * flattened (h, w, c) input) by output-channel columns. The controller computes, per column j,
+ *   x      = clamp(round(input / input.scale), input.qmin, input.qmax)     (integer levels)
+ *   acc[j] = sum over slices s of levelsPerCell^s * (I_pos,s[j] - I_neg,s[j]) / (V_read * stepUs)
+ *            (without pairs: I_s[j] / (V_read * stepUs) - (minUs/stepUs) * sum(x), minus the
+ *             2^(weightBits-1) offset * sum(x))
+ *   out[j] = weightScale[j] * input.scale * acc[j] + bias[j]
+ * where I is the column current summed over every row tile of that slice and polarity,
+ * stepUs = (conductance.maxUs - conductance.minUs) / (2^bitsPerSlice - 1).
+ */
 export const WeightMatrixSchema = z
   .strictObject({
-    /** Which matrix of the layer: 'main', 'skip' (projection), 'reduce', 'expand', ... */
+    /** Role of the matrix in its layer, as the network spec derives it: conv, conv1, conv2,
+     * reduce, spatial, expand, projection, dense. */
     name: z.string().min(1),
     rows: int1,
     cols: int1,
@@ -44,6 +55,8 @@ export const WeightMatrixSchema = z
     weightScale: z.union([z.number().positive(), z.array(z.number().positive()).min(1)]),
     /** Per output column, added after scaling; omitted = no bias. */
     bias: z.array(z.number()).optional(),
+    /** Quantisation of this matrix's input vector into the integer levels the DACs apply. */
+    input: z.strictObject({ scale: z.number().positive(), qmin: z.int(), qmax: z.int() }),
     placements: z.array(PlacementSchema).min(1),
   })
   .superRefine((m, ctx) => {
@@ -74,8 +87,6 @@ export const NetworkLayerSchema = z.strictObject({
   padding: PaddingSchema.optional(),
   expansion: int1.optional(),
   pool: z.strictObject({ kind: z.enum(['max', 'avg']), size: int1, stride: int1 }).optional(),
-  /** Activations are quantised to inputBits with this scale before entering the arrays. */
-  inputScale: z.number().positive().optional(),
   matrices: z.array(WeightMatrixSchema).default([]),
 });
 
@@ -89,9 +100,14 @@ export const NetworkProgramSchema = z
     classes: z.int().min(2),
     /** Bits per input element applied bit-serially (MVM inputBits). */
     inputBits: z.int().min(1).max(16),
+    /** Conductance window the weights were programmed into: digit d sits at minUs + d * stepUs. */
+    conductance: z.strictObject({ minUs: z.number().nonnegative(), maxUs: z.number().positive() }),
     layers: z.array(NetworkLayerSchema).min(1),
   })
   .superRefine((p, ctx) => {
+    if (p.conductance.maxUs <= p.conductance.minUs) {
+      ctx.addIssue({ code: 'custom', path: ['conductance', 'maxUs'], message: 'must be above conductance.minUs' });
+    }
     let prev = p.input;
     p.layers.forEach((l, i) => {
       if (l.input.join('x') !== prev.join('x')) {

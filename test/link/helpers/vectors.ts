@@ -81,6 +81,7 @@ export const VECTOR_NETWORK: NetworkProgramInput = {
   input: [1, 1, 2],
   classes: 2,
   inputBits: 4,
+  conductance: { minUs: 2, maxUs: 40 },
   layers: [
     {
       op: 'dense',
@@ -89,7 +90,7 @@ export const VECTOR_NETWORK: NetworkProgramInput = {
       activation: 'none',
       matrices: [
         {
-          name: 'main',
+          name: 'dense',
           rows: 2,
           cols: 2,
           weightBits: 4,
@@ -98,6 +99,7 @@ export const VECTOR_NETWORK: NetworkProgramInput = {
           differential: true,
           weightScale: 0.5,
           bias: [0.25, -0.25],
+          input: { scale: 0.0625, qmin: 0, qmax: 15 },
           placements: [
             { array: 0, row: 0, col: 0, rows: 2, cols: 2, srcRow: 0, srcCol: 0, slice: 0, polarity: 'pos' },
             { array: 0, row: 0, col: 2, rows: 2, cols: 2, srcRow: 0, srcCol: 0, slice: 0, polarity: 'neg' },
