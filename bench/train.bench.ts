@@ -5,13 +5,21 @@
  * network as a spec), Adam, batch 128, one epoch slice. Runs with 1 replica (this thread) and with
  * N data-parallel replicas (this thread + N-1 worker_threads), timing only batches after warm-up.
  * Also times the strided-conv input gradient (ours vs tfjs' conv2dTranspose) for the record.
- * Usage: npm run bench:train [-- --images 3840 --workers 2 --warmup 3]
+ * Then (unless --search none) runs `cimbench search` end to end with the given budget (default
+ * tiny, preset accuracy) and prints search.stage_seconds per stage, search.test_accuracy, and
+ * train.images_per_s for the network that search retrained.
+ * Usage: npm run bench:train [-- --images 3840 --workers 2 --warmup 3 --search tiny|small|full|none]
  */
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
 import { convInputGrad } from '../src/nn/conv.js';
-import { initBackend, loadFashionMnist, loadFashionMnistSubset, SpecNetwork, trainNetwork } from '../src/nn/index.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hardwareProfilePath, loadHardwareProfile } from '../src/hardware/index.js';
+import { fashionMnistSubsetDir, initBackend, loadFashionMnist, loadFashionMnistSubset, SpecNetwork, trainNetwork } from '../src/nn/index.js';
 import type { DatasetSplits } from '../src/nn/index.js';
+import { budgetByName, defaultWorkers, loadSearchSpace, presetWeights, runSearch } from '../src/search/index.js';
 import { NetworkSpecSchema } from '../src/spec/index.js';
 import { report } from './report.js';
 
@@ -21,6 +29,7 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '2' },
     warmup: { type: 'string', default: '3' },
     batch: { type: 'string', default: '128' },
+    search: { type: 'string', default: 'tiny' },
   },
 });
 const sliceImages = Number(values.images);
@@ -54,9 +63,8 @@ try {
 const quant = { weightBits: 4, activationBits: 8 };
 const common = { backend: info.name, network: spec.name, batch: batchSize, weightBits: quant.weightBits, activationBits: quant.activationBits, dataset };
 
-for (const workers of [...new Set([1, maxWorkers])]) {
-  const net = new SpecNetwork(spec, { quant, seed: 1 });
-  const macs = net.analysis.macs;
+/** Training throughput of `net` with `workers` replicas over one epoch slice, after `warmup` batches. */
+async function timeTraining(net: SpecNetwork, workers: number): Promise<{ imagesPerSecond: number; timedImages: number }> {
   let timedImages = 0;
   let t0 = 0;
   const images = Math.min(sliceImages + warmup * batchSize, data.train.count);
@@ -71,8 +79,13 @@ for (const workers of [...new Set([1, maxWorkers])]) {
       else if (b.batch >= warmup) timedImages += Math.min(batchSize, images - b.batch * batchSize);
     },
   });
-  const seconds = (performance.now() - t0) / 1000;
-  report('train.images_per_s', Math.round((timedImages / seconds) * 10) / 10, 'images/s', { ...common, workers, macsPerImage: macs, timedImages });
+  return { imagesPerSecond: Math.round((timedImages / ((performance.now() - t0) / 1000)) * 10) / 10, timedImages };
+}
+
+for (const workers of [...new Set([1, maxWorkers])]) {
+  const net = new SpecNetwork(spec, { quant, seed: 1 });
+  const r = await timeTraining(net, workers);
+  report('train.images_per_s', r.imagesPerSecond, 'images/s', { ...common, workers, macsPerImage: net.analysis.macs, timedImages: r.timedImages });
   net.dispose();
 }
 
@@ -98,3 +111,44 @@ const shape = { x: x.shape, w: w.shape, stride: 2 };
 report('train.conv_dx_ms', Math.round(oursMs * 10) / 10, 'ms', { ...shape, backend: info.name, method: 'zero-dilated dy + flipped-kernel conv2d' });
 report('train.conv_dx_ms', Math.round(builtinMs * 10) / 10, 'ms', { ...shape, backend: info.name, method: 'tf.conv2dTranspose (Conv2DBackpropInput)' });
 tf.dispose([x, w, dy]);
+
+// End-to-end search with the accuracy preset: wall time per stage, then the retrained network's
+// training throughput.
+if (values.search !== 'none') {
+  const budgetName = values.search ?? 'tiny';
+  const out = mkdtempSync(join(tmpdir(), 'cimbench-bench-search-'));
+  const hwPath = hardwareProfilePath('nas4cim-macro');
+  try {
+    const t0 = performance.now();
+    const m = (await runSearch({
+      outDir: join(out, 'run'),
+      config: {
+        space: loadSearchSpace('fashion-mnist'),
+        method: 'nas4cim',
+        preset: 'accuracy',
+        weights: presetWeights('accuracy'),
+        budgetName,
+        budget: budgetByName(budgetName),
+        seed: 1,
+        hardware: loadHardwareProfile(hwPath),
+        hardwareSource: hwPath,
+        dataDir: dataset === 'fashion-mnist' ? null : fashionMnistSubsetDir(),
+        workers: defaultWorkers(),
+      },
+    })) as Record<string, any>;
+    const wall = (performance.now() - t0) / 1000;
+    const extra = { backend: info.name, budget: budgetName, preset: 'accuracy', dataset, workers: defaultWorkers() };
+    for (const [stage, seconds] of Object.entries(m.stageSeconds as Record<string, number>)) {
+      report('search.stage_seconds', Math.round(seconds * 10) / 10, 's', { ...extra, stage });
+    }
+    report('search.total_seconds', Math.round(wall * 10) / 10, 's', extra);
+    report('search.test_accuracy', m.testAccuracy, 'fraction', { ...extra, testImages: m.testImages, chosen: m.chosen, edpMsMj: m.edpMsMj });
+    const chosen = NetworkSpecSchema.parse(JSON.parse(readFileSync(join(out, 'run', 'chosen-spec.json'), 'utf8')));
+    const net = new SpecNetwork(chosen, { quant, seed: 1 });
+    const r = await timeTraining(net, maxWorkers);
+    report('train.images_per_s', r.imagesPerSecond, 'images/s', { ...common, network: chosen.name, chosen: m.chosen, workers: maxWorkers, macsPerImage: net.analysis.macs, timedImages: r.timedImages });
+    net.dispose();
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}

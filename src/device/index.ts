@@ -26,3 +26,5 @@ export {
   weightsToTargets,
 } from './conductance.js';
 export type { CellLayout, ProgrammedCells } from './conductance.js';
+export { simulateOnChip } from './inference.js';
+export type { AccuracySpread, MatrixStatistics, OnChipSimulationOptions, OnChipSimulationResult, TimePointResult } from './inference.js';

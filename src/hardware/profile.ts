@@ -54,6 +54,9 @@ export const HardwareProfileSchema = z
       latencyNs: nonNegative,
       /** Per conversion. */
       energyPj: nonNegative,
+      /** Full-scale input current as a fraction of the largest column current
+       * (array rows x read voltage x conductance.maxUs); currents above it clip. */
+      fullScaleFraction: z.number().positive().max(1),
     }),
     crossbar: z.strictObject({
       readLatencyNs: nonNegative,

@@ -158,18 +158,23 @@ export function convFilterGrad(
 
 /**
  * conv2d(x, w, stride, padding) whose gradient avoids Conv2DBackpropFilter/Input. Use it for every
- * trainable conv; on backends with the built-in kernels it is equally correct.
+ * trainable conv; on backends with the built-in kernels it is equally correct. When `w` is a
+ * tf.Variable marked non-trainable (a frozen network that only passes gradients through, as the
+ * teacher in the NAS4CIM warm-up), its filter gradient is not computed (zeros are returned).
+ * `inputGrad: false` likewise skips dx, for an input that is a constant (data, frozen features).
  */
-export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, padding: Padding): tf.Tensor4D {
+export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, padding: Padding, options: { inputGrad?: boolean } = {}): tf.Tensor4D {
+  const inputGrad = options.inputGrad ?? true;
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [xt, wt, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.GradSaveFunc];
+    const frozen = wt instanceof tf.Variable && !wt.trainable;
     save([xt, wt]);
     return {
       value: tf.conv2d(xt, wt, stride, padding),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
         const d = dy as tf.Tensor4D;
-        return [convInputGrad(d, ws, xs.shape, stride, padding), convFilterGrad(xs, d, ws.shape, stride, padding)];
+        return [inputGrad ? convInputGrad(d, ws, xs.shape, stride, padding) : tf.zerosLike(xs), frozen ? tf.zerosLike(ws) : convFilterGrad(xs, d, ws.shape, stride, padding)];
       },
     };
   });

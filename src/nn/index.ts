@@ -19,7 +19,7 @@ export {
   loadFlatParameters,
   trainNetwork,
 } from './train.js';
-export type { BatchInfo, EpochInfo, EvalResult, LrSchedule, TrainOptions, TrainResult } from './train.js';
+export type { AdamState, BatchInfo, EpochInfo, EvalResult, LrSchedule, TrainOptions, TrainResult } from './train.js';
 export { buildLayersModel, CimActQuant, effectiveWeights } from './layers-model.js';
 export {
   buildWeightImage,

@@ -194,7 +194,19 @@ export class SpecNetwork {
 
   /** Logits [N, classes] for images [N, H, W, C]. Call inside tf.tidy or dispose the result. */
   apply(x: tf.Tensor4D, training = false): tf.Tensor2D {
-    return this.forward(x, training ? 'train' : 'eval');
+    const y = this.forward(x, training ? 'train' : 'eval', 0, this.layerParams.length);
+    return y.reshape([y.shape[0], this.spec.classes]);
+  }
+
+  /**
+   * Runs layers [from, to) only, on their input activations (NHWC; a dense layer's output comes back
+   * as [N, 1, 1, out]). Lets the search split a network into stages (teacher T_1..i, T_i+1..L).
+   */
+  applyLayers(x: tf.Tensor4D, from: number, to: number, training = false): tf.Tensor4D {
+    if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || to > this.layerParams.length || from > to) {
+      throw new RangeError(`layer range [${from}, ${to}) is outside 0..${this.layerParams.length}`);
+    }
+    return this.forward(x, training ? 'train' : 'eval', from, to);
   }
 
   /**
@@ -211,7 +223,7 @@ export class SpecNetwork {
       tf.tidy(() => ws.assign(tf.tensor1d(steps)));
     }
     tf.tidy(() => {
-      this.forward(x, 'calibrate');
+      this.forward(x, 'calibrate', 0, this.layerParams.length);
     });
     this.quantCalibrated = true;
   }
@@ -277,9 +289,10 @@ export class SpecNetwork {
     return tf.add(conv2dTrainable(x, w, mat.stride, mat.padding), m.bias);
   }
 
-  private forward(input: tf.Tensor4D, mode: Mode): tf.Tensor2D {
+  private forward(input: tf.Tensor4D, mode: Mode, from: number, to: number): tf.Tensor4D {
     let x: tf.Tensor4D = input;
-    for (const lp of this.layerParams) {
+    for (let li = from; li < to; li++) {
+      const lp = this.layerParams[li] as LayerParams;
       const la = lp.analysis;
       const spec = la.spec;
       switch (spec.op) {
@@ -321,7 +334,7 @@ export class SpecNetwork {
         }
       }
     }
-    return x.reshape([x.shape[0], this.spec.classes]);
+    return x;
   }
 }
 

@@ -67,6 +67,14 @@ export interface TrainOptions {
   readonly onBatchEnd?: (info: BatchInfo) => void | Promise<void>;
   readonly onEpochEnd?: (info: EpochInfo) => void | Promise<void>;
   readonly signal?: AbortSignal;
+  /**
+   * Resume: epochs already done (their shuffles are replayed, the schedule continues at their last
+   * step) and the optimiser state saved with them. The network must hold the parameters saved then.
+   */
+  readonly startEpoch?: number;
+  readonly optimizerState?: AdamState;
+  /** After every epoch: completed epochs and the optimiser state, for an epoch-granular checkpoint. */
+  readonly onCheckpoint?: (epochsDone: number, optimizer: AdamState) => void | Promise<void>;
 }
 
 export interface TrainResult {
@@ -75,6 +83,12 @@ export interface TrainResult {
   readonly images: number;
   readonly seconds: number;
   readonly workers: number;
+}
+
+export interface AdamState {
+  readonly t: number;
+  readonly m: readonly Float32Array[];
+  readonly v: readonly Float32Array[];
 }
 
 /** Adam on tf.Variables; decoupled weight decay for the variables flagged `decay`. */
@@ -92,6 +106,30 @@ export class Adam {
   ) {
     this.m = tf.tidy(() => vars.map((x) => tf.variable(tf.zerosLike(x), false)));
     this.v = tf.tidy(() => vars.map((x) => tf.variable(tf.zerosLike(x), false)));
+  }
+
+  /** Step count and moments (copies), for checkpoints that resume training exactly. */
+  getState(): AdamState {
+    return {
+      t: this.t,
+      m: this.m.map((x) => (x.dataSync() as Float32Array).slice()),
+      v: this.v.map((x) => (x.dataSync() as Float32Array).slice()),
+    };
+  }
+
+  setState(state: AdamState): void {
+    if (state.m.length !== this.m.length || state.v.length !== this.v.length) {
+      throw new InputError('INVALID_INPUT', `optimiser state has ${state.m.length} moments, the network ${this.m.length}`, { where: 'optimiser state' });
+    }
+    const load = (dst: tf.Variable[], src: readonly Float32Array[]): void =>
+      dst.forEach((x, i) => {
+        const v = src[i] as Float32Array;
+        if (v.length !== x.size) throw new InputError('INVALID_INPUT', `optimiser moment ${i} has ${v.length} values, expected ${x.size}`, { where: 'optimiser state' });
+        tf.tidy(() => x.assign(tf.tensor(v, x.shape)));
+      });
+    load(this.m, state.m);
+    load(this.v, state.v);
+    this.t = state.t;
   }
 
   /** One update with gradients in the same order as the variables. */
@@ -263,15 +301,19 @@ export async function trainNetwork(net: SpecNetwork, data: ImageDataset, options
   const params = net.parameters();
   const vars = params.map((p) => p.variable);
   const adam = new Adam(vars, params.map((p) => p.kind === 'weight'));
+  const startEpoch = Math.max(0, Math.floor(options.startEpoch ?? 0));
+  if (options.optimizerState) adam.setState(options.optimizerState);
   const pool = workers > 1 ? await DataParallelPool.start(net, workers - 1, options.backend) : undefined;
   const order = new Int32Array(data.count);
   const history: EpochInfo[] = [];
   const t0 = performance.now();
-  let step = 0;
+  let step = startEpoch * batchesPerEpoch;
   let imagesSeen = 0;
+  // Replays the skipped epochs' forks so later epochs shuffle exactly as in an uninterrupted run.
+  for (let epoch = 0; epoch < Math.min(startEpoch, epochs); epoch++) rng.fork(epoch);
 
   try {
-    for (let epoch = 0; epoch < epochs; epoch++) {
+    for (let epoch = startEpoch; epoch < epochs; epoch++) {
       for (let i = 0; i < order.length; i++) order[i] = i;
       const er = rng.fork(epoch);
       for (let i = order.length - 1; i > 0; i--) {
@@ -343,6 +385,7 @@ export async function trainNetwork(net: SpecNetwork, data: ImageDataset, options
       };
       history.push(info);
       await options.onEpochEnd?.(info);
+      if (options.onCheckpoint) await options.onCheckpoint(epoch + 1, adam.getState());
     }
   } finally {
     adam.dispose();

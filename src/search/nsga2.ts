@@ -100,21 +100,43 @@ function better(a: Individual, b: Individual): boolean {
 }
 
 export function nsga2(evaluate: Evaluate, opts: Nsga2Options): { front: Individual[]; evaluations: number } {
+  const run = nsga2Steps(opts);
+  let step = run.next();
+  while (!step.done) step = run.next(evaluate(step.value));
+  return step.value;
+}
+
+/**
+ * NSGA-II with an asynchronous evaluation (e.g. a network's accuracy, yielding to the event loop so
+ * Ctrl-C and progress output stay live). Same genomes, same result as nsga2() for the same seed.
+ */
+export async function nsga2Async(
+  evaluate: (genome: readonly number[]) => Promise<readonly number[]>,
+  opts: Nsga2Options,
+): Promise<{ front: Individual[]; evaluations: number }> {
+  const run = nsga2Steps(opts);
+  let step = run.next();
+  while (!step.done) step = run.next(await evaluate(step.value));
+  return step.value;
+}
+
+/** The algorithm as a generator: yields each genome to evaluate (once), receives its objectives. */
+function* nsga2Steps(opts: Nsga2Options): Generator<readonly number[], { front: Individual[]; evaluations: number }, readonly number[]> {
   const rng = new Rng(opts.seed);
   const genes = opts.cardinalities.length;
   const mutationRate = opts.mutationRate ?? 1 / genes;
   const cache = new Map<string, readonly number[]>();
   const isValid = opts.isValid ?? (() => true);
 
-  const evaluateCached = (genome: readonly number[]): Individual => {
+  function* evaluateCached(genome: readonly number[]): Generator<readonly number[], Individual, readonly number[]> {
     const key = genome.join(',');
     let objectives = cache.get(key);
     if (!objectives) {
-      objectives = evaluate(genome);
+      objectives = yield genome;
       cache.set(key, objectives);
     }
     return { genome, objectives, rank: 0, crowding: 0 };
-  };
+  }
   const randomGenome = (): number[] => {
     for (;;) {
       const g = opts.cardinalities.map((c) => rng.int(c));
@@ -123,7 +145,7 @@ export function nsga2(evaluate: Evaluate, opts: Nsga2Options): { front: Individu
   };
 
   let population: Individual[] = [];
-  for (let i = 0; i < opts.population; i++) population.push(evaluateCached(randomGenome()));
+  for (let i = 0; i < opts.population; i++) population.push(yield* evaluateCached(randomGenome()));
   for (const front of nonDominatedSort(population)) assignCrowding(front);
 
   const tournament = (): Individual => {
@@ -142,7 +164,7 @@ export function nsga2(evaluate: Evaluate, opts: Nsga2Options): { front: Individu
       const child = p1.genome.map((g, i) => (rng.next() < 0.5 ? g : (p2.genome[i] as number)));
       for (let i = 0; i < genes; i++) if (rng.next() < mutationRate) child[i] = rng.int(opts.cardinalities[i] as number);
       if (!isValid(child) && ++attempts < 100 * opts.population) continue;
-      offspring.push(evaluateCached(isValid(child) ? child : randomGenome()));
+      offspring.push(yield* evaluateCached(isValid(child) ? child : randomGenome()));
     }
     const merged = [...population, ...offspring];
     const fronts = nonDominatedSort(merged);

@@ -19,8 +19,8 @@ const BUILTIN_SPACES: Record<string, unknown> = {
     ops: ['identity', 'conv', 'residual'],
     channels: [16, 32, 64],
     strides: [1, 2, 2],
-    head: [{ op: 'gap' }, { op: 'dense', out: 10 }],
-    provenance: `${TABLE1}: kernels 3/5; null op, standard conv, residual conv; channels 16/32/64; 3 layers. Strides 1-2-2 and the global-average-pool + dense head are cimbench's choice.`,
+    head: [{ op: 'pool', kind: 'max', size: 7 }, { op: 'dense', out: 10 }],
+    provenance: `${TABLE1}: kernels 3/5; null op, standard conv, residual conv; channels 16/32/64; 3 layers. Strides 1-2-2 and the head are cimbench's choice: a 7x7 global max-pool + dense head (same parameters and arrays as global average pooling) because it trained better on this batch-norm-free engine (a 32-64-64 CNN: 88.3% after 2 epochs against 82-84.7% with average pooling).`,
   },
   'cifar10': {
     name: 'cifar10',
