@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { InputError } from '../common/errors.js';
+import { packageDir } from '../common/paths.js';
 
 /**
  * Image classification datasets as flat typed arrays: images are uint8 pixels, NHWC, one image
@@ -38,15 +38,7 @@ export const FASHION_MNIST_FILES = {
 
 /** The committed 2,000 + 1,000 image subset (fixtures/datasets/fashion-mnist-subset, MIT). */
 export function fashionMnistSubsetDir(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  // src/nn -> repo root (also dist/src/nn -> dist, so walk up until fixtures/ appears).
-  let dir = here;
-  for (let i = 0; i < 5; i++) {
-    const candidate = join(dir, 'fixtures', 'datasets', 'fashion-mnist-subset');
-    if (existsSync(candidate)) return candidate;
-    dir = dirname(dir);
-  }
-  return resolve(here, '..', '..', 'fixtures', 'datasets', 'fashion-mnist-subset');
+  return packageDir('fixtures', 'datasets', 'fashion-mnist-subset');
 }
 
 function readMaybeGz(path: string): Uint8Array {
