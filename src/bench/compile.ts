@@ -1,14 +1,14 @@
 import { InputError } from '../common/errors.js';
 import { cellLayout, weightsToTargets, type CellLayout } from '../device/index.js';
-import { arraysAvailable, rowsPerBlock, type HardwareProfile } from '../hardware/index.js';
+import { arraysAvailable, matrixTiles, packTiles, rowsPerBlock, type HardwareProfile, type TilePlacement, type TileShape } from '../hardware/index.js';
 import { NETWORK_PROGRAM_FORMAT, type NetworkProgram, type Placement } from '../link/index.js';
 import type { WeightImage, WeightImageMatrix } from '../nn/export.js';
 import type { NetworkAnalysis, WeightMatrix } from '../spec/index.js';
 
 /**
  * Compiles a quantised network for a macro: places every weight matrix on arrays exactly as the
- * simulator's mapping counts them (one matrix per array group, row blocks that keep kernels whole,
- * the columns of all (slice, polarity) planes side by side) and produces
+ * simulator's mapping counts them (row blocks that keep kernels whole, the columns of all (slice,
+ * polarity) planes side by side, tiles packed onto arrays by hardware/packing.ts) and produces
  *   - the LOAD_NETWORK document (where each tile lives, scales, biases, input quantisation), and
  *   - the PROGRAM work: each tile's target conductances.
  * Pure: sends nothing. Throws DOES_NOT_FIT before any pulse when the chip has too few arrays.
@@ -61,46 +61,53 @@ export function compileNetwork(
   const planes = layout.slices * layout.pair;
   const tiles: CompiledTile[] = [];
   const matricesByLayer = new Map<number, NetworkProgram['layers'][number]['matrices']>();
-  let nextArray = 0;
   let cells = 0;
 
+  // Every matrix's tiles, placed as the simulator counts them (packing.ts), then cut at plane
+  // boundaries: a placement holds one (slice, polarity) plane of a tile.
+  const specMatrices = image.matrices.map((m, index) => specMatrixFor(net, m, index));
+  const shapes: TileShape[] = [];
   image.matrices.forEach((m, index) => {
-    const sm = specMatrixFor(net, m, index);
+    matrixTiles(m.info.layer, index, m.info.rows, planes * m.info.cols, rowsPerBlock(specMatrices[index] as WeightMatrix, hw), chip.cols, shapes);
+  });
+  const packing = packTiles(shapes, chip.rows, chip.cols, hw.mapping.shareArrays);
+  const tilesOfMatrix = image.matrices.map(() => [] as TilePlacement[]);
+  for (const t of packing.tiles) tilesOfMatrix[t.matrix]?.push(t);
+
+  image.matrices.forEach((m, index) => {
+    const sm = specMatrices[index] as WeightMatrix;
     const rows = m.info.rows;
     const cols = m.info.cols;
     const targets = weightsToTargets(m.levels, rows, cols, layout);
     const perBlock = rowsPerBlock(sm, hw);
-    const physCols = planes * cols;
     const placements: Placement[] = [];
-    for (let r0 = 0; r0 < rows; r0 += perBlock) {
-      const r1 = Math.min(rows, r0 + perBlock);
-      for (let q0 = 0; q0 < physCols; q0 += chip.cols) {
-        const q1 = Math.min(physCols, q0 + chip.cols);
-        const array = nextArray++;
-        // Split the array's column range at plane boundaries: a tile holds one slice and polarity.
-        for (let p = Math.floor(q0 / cols); p * cols < q1; p++) {
-          const c0 = Math.max(q0, p * cols) - p * cols;
-          const c1 = Math.min(q1, (p + 1) * cols) - p * cols;
-          const placement: Placement = {
-            array,
-            row: 0,
-            col: p * cols + c0 - q0,
-            rows: r1 - r0,
-            cols: c1 - c0,
-            srcRow: r0,
-            srcCol: c0,
-            slice: Math.floor(p / layout.pair),
-            polarity: p % layout.pair === 0 ? 'pos' : 'neg',
-          };
-          const tileTargets = new Float32Array(placement.rows * placement.cols);
-          const plane = targets.subarray(p * rows * cols, (p + 1) * rows * cols);
-          for (let r = r0; r < r1; r++) {
-            tileTargets.set(plane.subarray(r * cols + c0, r * cols + c1), (r - r0) * placement.cols);
-          }
-          placements.push(placement);
-          tiles.push({ matrix: index, placement, targetsUs: tileTargets });
-          cells += tileTargets.length;
+    for (const t of tilesOfMatrix[index] as TilePlacement[]) {
+      const r0 = t.rowBlock * perBlock;
+      const r1 = r0 + t.rows;
+      const q0 = t.colBlock * chip.cols;
+      const q1 = q0 + t.cols;
+      for (let p = Math.floor(q0 / cols); p * cols < q1; p++) {
+        const c0 = Math.max(q0, p * cols) - p * cols;
+        const c1 = Math.min(q1, (p + 1) * cols) - p * cols;
+        const placement: Placement = {
+          array: t.array,
+          row: t.row,
+          col: t.col + p * cols + c0 - q0,
+          rows: r1 - r0,
+          cols: c1 - c0,
+          srcRow: r0,
+          srcCol: c0,
+          slice: Math.floor(p / layout.pair),
+          polarity: p % layout.pair === 0 ? 'pos' : 'neg',
+        };
+        const tileTargets = new Float32Array(placement.rows * placement.cols);
+        const plane = targets.subarray(p * rows * cols, (p + 1) * rows * cols);
+        for (let r = r0; r < r1; r++) {
+          tileTargets.set(plane.subarray(r * cols + c0, r * cols + c1), (r - r0) * placement.cols);
         }
+        placements.push(placement);
+        tiles.push({ matrix: index, placement, targetsUs: tileTargets });
+        cells += tileTargets.length;
       }
     }
     const list = matricesByLayer.get(m.info.layer) ?? [];
@@ -128,11 +135,11 @@ export function compileNetwork(
       });
     }
   }
-  if (nextArray > chip.arrays) {
+  if (packing.arrays > chip.arrays) {
     throw new InputError(
       'DOES_NOT_FIT',
-      `${net.spec.name} needs ${nextArray} arrays but the chip has ${chip.arrays} (short by ${nextArray - chip.arrays})`,
-      { details: { arraysRequired: nextArray, arraysAvailable: chip.arrays } },
+      `${net.spec.name} needs ${packing.arrays} arrays but the chip has ${chip.arrays} (short by ${packing.arrays - chip.arrays})`,
+      { details: { arraysRequired: packing.arrays, arraysAvailable: chip.arrays } },
     );
   }
 
@@ -159,5 +166,5 @@ export function compileNetwork(
       return base;
     }),
   };
-  return { program, tiles, arraysUsed: nextArray, cells, layout };
+  return { program, tiles, arraysUsed: packing.arrays, cells, layout };
 }

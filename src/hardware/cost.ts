@@ -1,5 +1,6 @@
 import type { LayerAnalysis, NetworkAnalysis } from '../spec/index.js';
 import { mapMatrix, type MatrixMapping } from './mapping.js';
+import { addTile, newTileTable, packTable, type PackedTable, type TileTable } from './packing.js';
 import { arraysAvailable, columnsPerWeight, hardwareProfileHash, type HardwareProfile } from './profile.js';
 
 /**
@@ -20,7 +21,9 @@ import { arraysAvailable, columnsPerWeight, hardwareProfileHash, type HardwarePr
  *
  * Network latency: layer by layer = sum of layers; pipelined (layers overlapped across a stream of
  * images) = the slowest layer per image in steady state, with the first image's fill latency and
- * the throughput reported beside it.
+ * the throughput reported beside it. When layers share arrays (mapping.shareArrays, packing.ts) an
+ * array serves all its layers for every image, so the pipelined period is at least the sum of the
+ * latencies of the layers on any one array.
  */
 
 export interface EnergyBreakdown {
@@ -98,7 +101,10 @@ export interface SimulationResult {
     readonly pipelined: LatencyModeTotals & {
       readonly fillLatencyMs: number;
       readonly throughputImagesPerS: number;
+      /** The slowest single layer. */
       readonly bottleneckLayer: number;
+      /** The layers that set the period: the slowest layer, or the layers of the busiest shared array. */
+      readonly bottleneckLayers: readonly number[];
     };
   };
 }
@@ -215,6 +221,21 @@ function planLayer(layer: LayerAnalysis, hw: HardwareProfile): LayerPlan {
   return { layer, matrices, arraysPerCopy, maxVectors, digitalLatencyNs, energy };
 }
 
+/** Every tile of the network, as packing.ts places them (spec layer order, matrix order). */
+function networkTiles(plans: readonly LayerPlan[], hw: HardwareProfile): TileTable {
+  const tiles = newTileTable();
+  const arrayCols = hw.array.cols;
+  for (const p of plans) {
+    for (const m of p.matrices) {
+      for (let r0 = 0; r0 < m.rows; r0 += m.rowsPerBlock) {
+        const rows = Math.min(m.rowsPerBlock, m.rows - r0);
+        for (let q0 = 0; q0 < m.cols; q0 += arrayCols) addTile(tiles, p.layer.index, rows, Math.min(arrayCols, m.cols - q0));
+      }
+    }
+  }
+  return tiles;
+}
+
 /** Calibrated latency of a planned layer with `d` copies of its arrays. */
 function layerLatencyNs(plan: LayerPlan, d: number, hw: HardwareProfile): number {
   let main = 0;
@@ -240,6 +261,11 @@ export function simulate(net: NetworkAnalysis, hw: HardwareProfile, options: Sim
   for (const p of plans) {
     required += p.arraysPerCopy;
     for (const m of p.matrices) usedCells += m.rows * m.cols;
+  }
+  let packed: PackedTable | null = null;
+  if (hw.mapping.shareArrays) {
+    packed = packTable(networkTiles(plans, hw), hw.array.rows, hw.array.cols, true);
+    required = packed.arrays;
   }
   const fits = required <= available;
 
@@ -270,7 +296,6 @@ export function simulate(net: NetworkAnalysis, hw: HardwareProfile, options: Sim
   let sumLatencyNs = 0;
   let maxLatencyNs = 0;
   let bottleneckLayer = -1;
-  let allocatedArrays = 0;
   for (let i = 0; i < plans.length; i++) {
     const plan = plans[i] as LayerPlan;
     const d = copies[i] as number;
@@ -293,7 +318,6 @@ export function simulate(net: NetworkAnalysis, hw: HardwareProfile, options: Sim
       cells += m.rows * m.cols;
     }
     const arrays = plan.arraysPerCopy * d;
-    allocatedArrays += plan.arraysPerCopy;
     layers.push({
       index: plan.layer.index,
       op: plan.layer.op,
@@ -315,6 +339,31 @@ export function simulate(net: NetworkAnalysis, hw: HardwareProfile, options: Sim
     }
   }
 
+  // Arrays shared by several layers serve each of them for every image.
+  let bottleneckLayers: readonly number[] = bottleneckLayer >= 0 ? [bottleneckLayer] : [];
+  if (packed !== null) {
+    let busiest = -1;
+    for (let a = 0; a < packed.arrays; a++) {
+      let busyNs = 0;
+      let count = 0;
+      for (let l = 0; l < packed.layers; l++) {
+        if (packed.layerMask[a * packed.layers + l] === 1) {
+          busyNs += latency[l] as number;
+          count++;
+        }
+      }
+      if (count > 1 && busyNs > maxLatencyNs) {
+        maxLatencyNs = busyNs;
+        busiest = a;
+      }
+    }
+    if (busiest >= 0) {
+      const on: number[] = [];
+      for (let l = 0; l < packed.layers; l++) if (packed.layerMask[busiest * packed.layers + l] === 1) on.push(l);
+      bottleneckLayers = on;
+    }
+  }
+  const allocatedArrays = required;
   let dynamicPj = 0;
   for (let c = 0; c < N_COMPONENTS; c++) if (c !== E_LEAKAGE) dynamicPj += totalEnergy[c] as number;
   const layerEnergyMj = (dynamicPj + (totalEnergy[E_LEAKAGE] as number)) * 1e-9;
@@ -344,6 +393,7 @@ export function simulate(net: NetworkAnalysis, hw: HardwareProfile, options: Sim
         fillLatencyMs: layerLatencyMs,
         throughputImagesPerS: maxLatencyNs > 0 ? 1e9 / maxLatencyNs : 0,
         bottleneckLayer,
+        bottleneckLayers,
       },
     },
   };

@@ -93,6 +93,11 @@ export const HardwareProfileSchema = z
     mapping: z.strictObject({
       /** MNSIM-style: keep each input channel's k*k kernel rows inside one array. */
       kernelPacking: z.boolean(),
+      /**
+       * Tiles of different layers may share an array (see packing.ts); false gives every tile an
+       * array of its own (ISAAC-like).
+       */
+      shareArrays: z.boolean().default(false),
     }),
     calibration: z.strictObject({
       /** Multipliers applied to every latency and energy (1 = uncalibrated). */

@@ -180,14 +180,14 @@ describe('bad campaigns: one clear error before any pulse', () => {
     await assert.rejects(run(testCampaign({ network: join(dir, 'nope') })), (e: Error & { code?: string }) => e.code === 'NOT_FOUND' && /network directory/.test(e.message));
     await assert.rejects(run(testCampaign({ noise: 'no-such-noise' })), (e: Error & { code?: string; where?: string }) => e.code === 'NOT_FOUND' && /noise profile/.test(e.message));
     const hw = JSON.parse(readFileSync(repoPath('calibration/hardware/nas4cim-macro.json'), 'utf8'));
-    hw.array.arraysPerTile = 4;
+    hw.array.arraysPerTile = 2;
     writeFileSync(join(dir, 'small.json'), JSON.stringify(hw));
-    await assert.rejects(run(testCampaign({ hardware: join(dir, 'small.json') })), (e: Error & { code?: string }) => e.code === 'DOES_NOT_FIT' && /needs 6 arrays/.test(e.message));
+    await assert.rejects(run(testCampaign({ hardware: join(dir, 'small.json') })), (e: Error & { code?: string }) => e.code === 'DOES_NOT_FIT' && /needs 3 arrays/.test(e.message));
     const db = openDatabase(join(dir, 'bench.db'));
     assert.equal(new BenchRuns(db).list().length, 0, 'a rejected campaign created a run');
     db.close();
     // The device has fewer arrays than the network needs: found at connect, before any pulse.
-    const small = testDevice({ seed: 7, identity: { ...dev.macro.identity, arrays: 4 } });
+    const small = testDevice({ seed: 7, identity: { ...dev.macro.identity, arrays: 2 } });
     const r = await executeRun({ dbPath: join(dir, 'bench.db'), mode: 'full', campaign: testCampaign(), openLink: small.openLink });
     assert.equal(r.outcome.exitStatus, 'fail');
     assert.equal((r.outcome.error as { code?: string }).code, 'DOES_NOT_FIT');

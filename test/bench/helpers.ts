@@ -7,7 +7,7 @@ import { MacroClient, inProcessTransport, type InProcessDevice } from '../../src
 import { TEST_IDENTITY, createTestDevice, type TestMacro, type TestMacroOptions } from '../link/helpers/test-macro.js';
 import { repoPath } from '../helpers/paths.js';
 
-/** The committed demo network: 15,264 cells on 6 of the nas4cim-macro's 8 arrays. */
+/** The committed demo network: 15,264 cells on 3 of the nas4cim-macro's 8 arrays (tiles of different layers share arrays). */
 export const DEMO_NETWORK = repoPath('fixtures/networks/demo');
 
 /** The test device with the nas4cim-macro's geometry (8 arrays of 128x128). */

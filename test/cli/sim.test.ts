@@ -29,7 +29,7 @@ describe('cimbench sim', () => {
     const r = runCli(['sim', '--network', fmMacro]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /layer\s+op\s+shape\s+rows\s+cols\s+arrays\s+util\s+ADC conv\s+latency us\s+energy nJ/);
-    assert.match(r.stdout, /residual\s+14x14x32 -> 7x7x64\s+320\s+256\s+4/);
+    assert.match(r.stdout, /residual\s+28x28x32 -> 14x14x32\s+832\s+128\s+8/);
     assert.match(r.stdout, /fits: 8 of 8 arrays/);
     assert.match(r.stdout, /layer by layer: latency [\d.]+ ms, energy [\d.]+ mJ, EDP [\d.]+ ms\*mJ/);
     assert.match(r.stdout, /pipelined: +latency/);
@@ -57,17 +57,17 @@ describe('cimbench sim', () => {
   it('refuses a network that does not fit, saying by how much (exit 3)', () => {
     const r = runCli(['sim', '--network', fmSmall]);
     assert.equal(r.status, 3);
-    assert.match(r.stderr, /DOES_NOT_FIT.*needs 17 arrays but nas4cim-macro has 8 \(short by 9/);
+    assert.match(r.stderr, /DOES_NOT_FIT.*needs 13 arrays but nas4cim-macro has 8 \(short by 5/);
     assert.equal(r.stdout, '');
     const json = runCli(['sim', '--network', fmSmall, '--json']);
     assert.equal(json.status, 3);
-    assert.equal(JSON.parse(json.stdout).error.details.shortfall, 9);
+    assert.equal(JSON.parse(json.stdout).error.details.shortfall, 5);
   });
 
   it('reports an overflowing network with --allow-overflow, or fits it on a larger profile', () => {
     const over = runCli(['sim', '--network', fmSmall, '--allow-overflow']);
     assert.equal(over.status, 0, over.stderr);
-    assert.match(over.stdout, /DOES NOT FIT: needs 17 arrays, the macro has 8 \(short by 9\)/);
+    assert.match(over.stdout, /DOES NOT FIT: needs 13 arrays, the macro has 8 \(short by 5\)/);
     const big = runCli(['sim', '--network', fmSmall, '--hardware', 'multitile-256', '--duplicate', '--json']);
     assert.equal(big.status, 0, big.stderr);
     const out = JSON.parse(big.stdout);
@@ -84,7 +84,7 @@ describe('cimbench sim', () => {
     );
     badInput(
       ['sim', '--network', writeSpec('kernel.json', { ...valid, input: [2, 2, 1] })],
-      /kernel\.json: layers\[0\] \(conv\): kernel 3x3 is larger than its 2x2 input/,
+      /kernel\.json: layers\[0\] \(conv\): kernel 5x5 is larger than its 2x2 input/,
     );
     badInput(['sim', '--network', writeSpec('op.json', { ...valid, layers: [{ op: 'conv2d', kernel: 3, out: 4 }] })], /op\.json: layers\[0\]\.op: unknown or missing op/);
     badInput(['sim', '--network', writeSpec('text.json', 'not json at all')], /text\.json: not valid JSON/);

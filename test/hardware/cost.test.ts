@@ -36,6 +36,7 @@ describe('cost model against a hand calculation (nas4cim-macro)', () => {
     assert.deepEqual([hw.buffer.cycleNs, hw.buffer.widthBits, hw.buffer.energyPjPerBit], [20, 64, 0.703]);
     assert.deepEqual([hw.interconnect.bandwidthGbps, hw.interconnect.energyPjPerBit, hw.leakage.powerMw], [20, 0.1, 8.86]);
     assert.deepEqual([hw.calibration.latencyFactor, hw.calibration.energyFactor], [1, 1]);
+    assert.deepEqual([hw.mapping.kernelPacking, hw.mapping.shareArrays], [true, true]);
   });
 
   const net = parseNetworkSpec({
@@ -97,29 +98,47 @@ describe('cost model against a hand calculation (nas4cim-macro)', () => {
     close(e?.leakage, 8.86 * 1328, 'leakage');
   });
 
-  it('totals in both latency modes', () => {
+  const unshared: HardwareProfile = { ...hw, mapping: { ...hw.mapping, shareArrays: false } };
+  const r1 = simulate(net, unshared);
+
+  it('totals in both latency modes, one array per tile (shareArrays false)', () => {
+    const energyPj = (conv?.energyPj ?? 0) + (dense?.energyPj ?? 0);
+    close(r1.totals.layerByLayer.latencyMs, (14627.84 + 1328) * 1e-6, 'layer-by-layer latency');
+    close(r1.totals.layerByLayer.energyMj, energyPj * 1e-9, 'energy');
+    close(r1.totals.layerByLayer.edpMsMj, (14627.84 + 1328) * 1e-6 * energyPj * 1e-9, 'EDP');
+    // Pipelined: the conv layer is the slowest stage; leakage only over that interval.
+    close(r1.totals.pipelined.latencyMs, 14627.84e-6, 'pipelined latency');
+    const dynamic = energyPj - 8.86 * (14627.84 + 1328);
+    close(r1.totals.pipelined.energyMj, (dynamic + 8.86 * 14627.84) * 1e-9, 'pipelined energy');
+    assert.equal(r1.totals.pipelined.bottleneckLayer, 0);
+    close(r1.totals.pipelined.throughputImagesPerS, 1e9 / 14627.84, 'throughput');
+    assert.deepEqual(r1.fit, { fits: true, arraysRequired: 5, arraysAvailable: 8, shortfall: 0, utilisation: (36 * 16 + 512 * 20) / (5 * 16384) });
+  });
+
+  it('totals with shared arrays: the conv tile sits beside a dense tile, so the pipeline serialises them', () => {
+    // Tiles: dense 4 x (128 x 20) each on an array of its own (one layer never shares), conv 36 x 16
+    // beside the first dense tile: 4 arrays. Layer-by-layer figures do not change.
     const energyPj = (conv?.energyPj ?? 0) + (dense?.energyPj ?? 0);
     close(r.totals.layerByLayer.latencyMs, (14627.84 + 1328) * 1e-6, 'layer-by-layer latency');
-    close(r.totals.layerByLayer.energyMj, energyPj * 1e-9, 'energy');
     close(r.totals.layerByLayer.edpMsMj, (14627.84 + 1328) * 1e-6 * energyPj * 1e-9, 'EDP');
-    // Pipelined: the conv layer is the slowest stage; leakage only over that interval.
-    close(r.totals.pipelined.latencyMs, 14627.84e-6, 'pipelined latency');
-    const dynamic = energyPj - 8.86 * (14627.84 + 1328);
-    close(r.totals.pipelined.energyMj, (dynamic + 8.86 * 14627.84) * 1e-9, 'pipelined energy');
-    assert.equal(r.totals.pipelined.bottleneckLayer, 0);
-    close(r.totals.pipelined.throughputImagesPerS, 1e9 / 14627.84, 'throughput');
-    assert.deepEqual(r.fit, { fits: true, arraysRequired: 5, arraysAvailable: 8, shortfall: 0, utilisation: (36 * 16 + 512 * 20) / (5 * 16384) });
+    // Pipelined: the shared array serves both layers for every image.
+    close(r.totals.pipelined.latencyMs, (14627.84 + 1328) * 1e-6, 'pipelined latency');
+    assert.deepEqual(r.fit, { fits: true, arraysRequired: 4, arraysAvailable: 8, shortfall: 0, utilisation: (36 * 16 + 512 * 20) / (4 * 16384) });
   });
 
   it('duplicates the slowest layer into free arrays when asked', () => {
-    const dup = simulate(net, hw, { duplicate: true });
+    const dup = simulate(net, unshared, { duplicate: true });
     // 3 free arrays: the 1-array conv layer is the slowest and gets all of them (4 copies).
     assert.equal(dup.layers[0]?.duplicates, 4);
     assert.equal(dup.layers[0]?.arrays, 4);
     close(dup.layers[0]?.latencyNs, 16 * 227.56 + 64, 'duplicated latency'); // ceil(64/4) vectors
-    assert.ok(dup.totals.layerByLayer.latencyMs < r.totals.layerByLayer.latencyMs);
+    assert.ok(dup.totals.layerByLayer.latencyMs < r1.totals.layerByLayer.latencyMs);
     // Duplication moves work, it does not add any: dynamic energy is unchanged.
-    close(dup.energyBreakdownPj.adc, r.energyBreakdownPj.adc, 'adc energy');
+    close(dup.energyBreakdownPj.adc, r1.energyBreakdownPj.adc, 'adc energy');
+    // Shared: 4 free arrays, so 5 copies, ceil(64/5) = 13 vectors each.
+    const dupShared = simulate(net, hw, { duplicate: true });
+    assert.equal(dupShared.layers[0]?.duplicates, 5);
+    close(dupShared.layers[0]?.latencyNs, 13 * 227.56 + 64, 'duplicated latency, shared');
   });
 
   it('applies calibration factors to every latency and energy', () => {

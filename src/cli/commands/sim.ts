@@ -94,7 +94,7 @@ export function renderSimulation(net: NetworkAnalysis, hw: HardwareProfile, r: S
   const pip = r.totals.pipelined;
   lines.push(
     `layer by layer: latency ${fmt(lbl.latencyMs, 4)} ms, energy ${fmt(lbl.energyMj, 6)} mJ, EDP ${fmt(lbl.edpMsMj, 6)} ms*mJ`,
-    `pipelined:      latency ${fmt(pip.latencyMs, 4)} ms/image (slowest layer ${pip.bottleneckLayer}), energy ${fmt(pip.energyMj, 6)} mJ, ` +
+    `pipelined:      latency ${fmt(pip.latencyMs, 4)} ms/image (${pip.bottleneckLayers.length > 1 ? `layers ${pip.bottleneckLayers.join('+')} share an array` : `slowest layer ${pip.bottleneckLayer}`}), energy ${fmt(pip.energyMj, 6)} mJ, ` +
       `EDP ${fmt(pip.edpMsMj, 6)} ms*mJ; first image ${fmt(pip.fillLatencyMs, 4)} ms, ${fmt(pip.throughputImagesPerS, 0)} images/s`,
   );
   const total = ENERGY_COMPONENTS.reduce((sum, k) => sum + r.energyBreakdownPj[k], 0);
