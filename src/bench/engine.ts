@@ -402,6 +402,7 @@ export class CampaignEngine {
   /** Resume: blocks sent but never answered are read back (never re-pulsed); programmed cells are checked. */
   private async recover(key: string): Promise<Record<string, unknown>> {
     const link = this.options.link;
+    const bootId = link.info?.bootId;
     const unknown = this.blocks.filter((b) => {
       const s = this.blockState.get(b.block);
       return s === 'sent' || s === 'unknown';
@@ -442,6 +443,8 @@ export class CampaignEngine {
         data: { checked, moved },
       });
     }
+    // Every block this run builds on was just read back on this boot: the link may program again.
+    if (bootId !== undefined && link.stateUnknown?.bootId === bootId) link.acknowledgeStateReadBack(bootId);
     return { unknownBlocks: unknown.length, cellsChecked: checked, cellsMoved: moved, meanAbsChangeUs: checked > 0 ? sumAbs / checked : 0 };
   }
 

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { InputError } from './errors.js';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -32,8 +33,16 @@ export function packageDir(...segments: string[]): string {
   return join(packageRoot(), ...segments);
 }
 
-/** A preset name resolved inside `dir`, or a path to a JSON file as given. */
-export function presetPath(dir: string, nameOrPath: string): string {
+/**
+ * A preset name resolved inside `dir`, or a path to a JSON file as given. An unknown preset name is
+ * refused with the list of presets (a path that does not exist is left to the file reader).
+ */
+export function presetPath(dir: string, nameOrPath: string, kind: string): string {
   if (nameOrPath.endsWith('.json') || nameOrPath.includes('/')) return nameOrPath;
-  return join(dir, `${nameOrPath}.json`);
+  const path = join(dir, `${nameOrPath}.json`);
+  if (!existsSync(path)) {
+    const presets = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort() : [];
+    throw new InputError('NOT_FOUND', `no ${kind} preset "${nameOrPath}" (presets: ${presets.join(', ') || 'none'}; or give a path to a .json file)`, { where: dir });
+  }
+  return path;
 }

@@ -12,14 +12,23 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return out;
 }
 
-/** One line per zod issue, each naming the field. */
+/** Issues shown in one message; the rest are counted (and listed in `details.issues`). */
+const SHOWN_ISSUES = 3;
+
+/** zod's message, with a missing field said plainly. */
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) return `missing (expected ${issue.expected})`;
+  return issue.message;
+}
+
+/** The first few zod issues on one line, each naming its field, and how many more there are. */
 export function formatZodIssues(issues: ReadonlyArray<z.core.$ZodIssue>): string {
-  return issues
-    .map((issue) => {
-      const field = formatPath(issue.path);
-      return field ? `${field}: ${issue.message}` : issue.message;
-    })
-    .join('; ');
+  const shown = issues.slice(0, SHOWN_ISSUES).map((issue) => {
+    const field = formatPath(issue.path);
+    return field ? `${field}: ${issueMessage(issue)}` : issueMessage(issue);
+  });
+  const more = issues.length - shown.length;
+  return more > 0 ? `${shown.join('; ')} (and ${more} more problem${more === 1 ? '' : 's'}; --json lists them all)` : shown.join('; ');
 }
 
 /**
@@ -34,7 +43,7 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, what: 
     where: what,
     details: {
       field: first ? formatPath(first.path) : '',
-      issues: result.error.issues.map((i) => ({ field: formatPath(i.path), message: i.message })),
+      issues: result.error.issues.map((i) => ({ field: formatPath(i.path), message: issueMessage(i) })),
     },
   });
 }

@@ -98,7 +98,7 @@ export function noiseProfileHash(profile: NoiseProfile): string {
 
 /** A preset name (`rram-wan2022`) in calibration/noise/, or a path to a profile JSON file. */
 export function noiseProfilePath(nameOrPath: string): string {
-  return presetPath(packageDir('calibration', 'noise'), nameOrPath);
+  return presetPath(packageDir('calibration', 'noise'), nameOrPath, 'noise profile');
 }
 
 export const DEFAULT_NOISE_PROFILE = 'rram-wan2022';

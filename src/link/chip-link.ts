@@ -1,3 +1,4 @@
+import { LinkError } from '../common/errors.js';
 import type { CellStatusName, OutcomeName } from './protocol.js';
 import type { DeviceConfig, DeviceCounters, DeviceInfo, EventsReply, MvmReply, Region } from './messages.js';
 import type { NetworkProgramInput } from './network-program.js';
@@ -17,10 +18,20 @@ import type { NetworkProgramInput } from './network-program.js';
  *   PROGRAM is never pulsed twice because a reply was lost.
  * - Requests may be issued concurrently; at most `window` are in flight and the rest wait.
  * - After an unplug the client reconnects and repeats HELLO. If the boot id is unchanged, requests
- *   in flight are retransmitted (the device answers them from its reply cache). If it changed, the
- *   device lost its volatile state: those requests reject with DISCONNECTED and
- *   `details.rebooted = true`, a 'reboot' event is emitted, and callers must read cell state back
- *   before trusting it.
+ *   in flight are retransmitted (the device answers them from its reply cache).
+ * - A new boot id (seen by that HELLO, by hello() or in a RESET reply) means the device lost its
+ *   reply cache and queue and may have stopped in the middle of a block. Then:
+ *   1. every request issued before the reboot rejects with DISCONNECTED and
+ *      `details.rebooted = true`: those in flight and those still waiting for a window slot, so no
+ *      later block of an interrupted program() ever reaches the new boot; a 'reboot' event is
+ *      emitted;
+ *   2. the link enters "state unknown": `stateUnknown` is set and every array-changing operation
+ *      (program(); see ARRAY_CHANGING_TYPES) rejects with a DeviceStateUnknownError before anything
+ *      is sent. Reads, MVM, INFER, LOAD_NETWORK and control requests still work, because reading
+ *      is how the caller learns the state;
+ *   3. the caller reads back the cells it depends on (readCells) and then calls
+ *      acknowledgeStateReadBack(stateUnknown.bootId); program() works again.
+ *   The condition is never cleared implicitly (not by a read, not by reconnecting).
  */
 export interface ChipLink {
   /** HELLO result of the current connection; undefined before connect(). */
@@ -66,10 +77,43 @@ export interface ChipLink {
   /** Test-only (capability ADVANCE_CLOCK): moves the device clock forward; resolves with the new clock (ms). */
   advanceClock(seconds: number): Promise<number>;
 
+  /** Set from a detected reboot until acknowledgeStateReadBack(); array-changing operations are refused meanwhile. */
+  readonly stateUnknown: DeviceStateUnknown | undefined;
+  /**
+   * The caller has read back, on boot `bootId`, the cell state it builds on: clears `stateUnknown`.
+   * `bootId` must be `stateUnknown.bootId` (InputError otherwise: a newer reboot made that
+   * read-back stale); a no-op when no reboot is pending for the current boot id.
+   */
+  acknowledgeStateReadBack(bootId: number): void;
+
   /** Host-side counters of this link (bytes, frames, retries, bad frames, reconnects). */
   stats(): LinkStats;
   /** Subscribes to link events; returns the unsubscribe function. */
   on(listener: (event: LinkEvent) => void): () => void;
+}
+
+/** A reboot the caller has not yet acknowledged (see the ChipLink contract). */
+export interface DeviceStateUnknown {
+  /** The last boot id whose state the caller knew (before the first unacknowledged reboot). */
+  readonly previousBootId: number;
+  /** The boot id the device runs now; pass it to acknowledgeStateReadBack(). */
+  readonly bootId: number;
+}
+
+/**
+ * An array-changing operation refused by the host because the device rebooted and the caller has
+ * not acknowledged a read-back yet. Nothing was sent. Code DISCONNECTED (the session the caller's
+ * assumptions belonged to ended with the reboot), `details.stateUnknown = true`.
+ */
+export class DeviceStateUnknownError extends LinkError {
+  constructor(operation: string, state: DeviceStateUnknown, where: string) {
+    const hex = (v: number): string => `0x${v.toString(16).padStart(8, '0')}`;
+    super(
+      'DISCONNECTED',
+      `${operation} refused: the device rebooted (boot id ${hex(state.previousBootId)} -> ${hex(state.bootId)}) and its cell state has not been read back; read the cells back, then call acknowledgeStateReadBack(${hex(state.bootId)})`,
+      { where, details: { stateUnknown: true, rebooted: true, previousBootId: state.previousBootId, bootId: state.bootId, operation } },
+    );
+  }
 }
 
 export interface OperationOptions {

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { InputError, LinkError } from '../common/errors.js';
 import { parseWith } from '../common/validate.js';
-import type { ChipLink, InferResult, LinkEvent, LinkStats, OperationOptions, ProgramOptions, ProgramResult, ReadOptions } from './chip-link.js';
+import { DeviceStateUnknownError, type ChipLink, type DeviceStateUnknown, type InferResult, type LinkEvent, type LinkStats, type OperationOptions, type ProgramOptions, type ProgramResult, type ReadOptions } from './chip-link.js';
 import { crc32 } from './crc32.js';
 import { FrameDecoder, encodeFrame, type Frame, type FrameErrorKind } from './frame.js';
 import {
@@ -46,6 +46,7 @@ import {
 } from './messages.js';
 import { NetworkProgramSchema, type NetworkProgramInput } from './network-program.js';
 import {
+  ARRAY_CHANGING_TYPES,
   CELL_STATUS_NAMES,
   CellStatus,
   Capability,
@@ -53,6 +54,7 @@ import {
   errCodeName,
   Flag,
   MAX_PAYLOAD_LIMIT,
+  MIN_HOST_MAX_PAYLOAD,
   MsgType,
   msgTypeName,
   PROTOCOL_MAJOR,
@@ -70,8 +72,20 @@ export interface MacroClientOptions {
   readonly retries?: number;
   /** Requests in flight at once; also capped by the device's advertised window (default 4). */
   readonly window?: number;
-  /** Reconnect after an unplug (default 5 attempts, 200 ms apart); false to fail at once. */
+  /** Reconnect after an unplug (default Timing.RECONNECT_ATTEMPTS attempts, Timing.RECONNECT_DELAY_MS apart); false to fail at once. */
   readonly reconnect?: false | { readonly attempts?: number; readonly delayMs?: number };
+  /**
+   * Largest reply payload this host accepts (HELLO host_max_payload, default 65535, at least 128):
+   * the device never sends more, blocks are sized to fit, and longer frames are dropped as oversize.
+   */
+  readonly hostMaxPayload?: number;
+}
+
+/** A request waiting for a slot in the window. */
+interface Waiter {
+  readonly type: number;
+  wake(): void;
+  fail(err: Error): void;
 }
 
 interface Pending {
@@ -132,7 +146,7 @@ export class MacroClient implements ChipLink {
   private readonly decoder: FrameDecoder;
   private readonly listeners = new Set<(e: LinkEvent) => void>();
   private readonly pending = new Map<number, Pending>();
-  private readonly waiters: Array<() => void> = [];
+  private readonly waiters: Waiter[] = [];
   private readonly networkClasses = new Map<number, number>();
   private channel: ByteChannel | undefined;
   private gate: Gate = 'down';
@@ -144,6 +158,10 @@ export class MacroClient implements ChipLink {
   private txSeq = 0;
   private rxSeq: number | undefined;
   private lastBootId: number | undefined;
+  /** Bumped at every detected reboot: a request issued before it can no longer be sent. */
+  private bootEpoch = 0;
+  private unknownState: DeviceStateUnknown | undefined;
+  private readonly hostMaxPayload: number;
 
   constructor(
     private readonly transport: Transport,
@@ -152,10 +170,14 @@ export class MacroClient implements ChipLink {
     this.timeoutMs = options.timeoutMs ?? Timing.HOST_TIMEOUT_MS;
     this.retries = options.retries ?? Timing.HOST_RETRIES;
     this.windowLimit = Math.max(1, options.window ?? Timing.DEVICE_WINDOW);
-    this.reconnectAttempts = options.reconnect === false ? 0 : (options.reconnect?.attempts ?? 5);
-    this.reconnectDelayMs = options.reconnect === false ? 0 : (options.reconnect?.delayMs ?? 200);
+    this.reconnectAttempts = options.reconnect === false ? 0 : (options.reconnect?.attempts ?? Timing.RECONNECT_ATTEMPTS);
+    this.reconnectDelayMs = options.reconnect === false ? 0 : (options.reconnect?.delayMs ?? Timing.RECONNECT_DELAY_MS);
+    this.hostMaxPayload = options.hostMaxPayload ?? MAX_PAYLOAD_LIMIT;
+    if (!Number.isInteger(this.hostMaxPayload) || this.hostMaxPayload < MIN_HOST_MAX_PAYLOAD || this.hostMaxPayload > MAX_PAYLOAD_LIMIT) {
+      throw new InputError('INVALID_INPUT', `hostMaxPayload ${this.hostMaxPayload} outside ${MIN_HOST_MAX_PAYLOAD}..${MAX_PAYLOAD_LIMIT}`, { where: 'MacroClient options' });
+    }
     this.decoder = new FrameDecoder({
-      maxPayload: MAX_PAYLOAD_LIMIT,
+      maxPayload: this.hostMaxPayload,
       onFrame: (f) => this.onFrame(f),
       onError: (kind, f) => this.onBadFrame(kind, f),
     });
@@ -163,6 +185,52 @@ export class MacroClient implements ChipLink {
 
   get description(): string {
     return this.transport.description;
+  }
+
+  get stateUnknown(): DeviceStateUnknown | undefined {
+    return this.unknownState;
+  }
+
+  acknowledgeStateReadBack(bootId: number): void {
+    const u = this.unknownState;
+    if (!u) {
+      if (this.lastBootId !== undefined && bootId !== this.lastBootId) {
+        throw new InputError('INVALID_INPUT', `boot id ${hex(bootId)} is not the device's current boot id ${hex(this.lastBootId)}`, { where: 'acknowledgeStateReadBack' });
+      }
+      return;
+    }
+    if (bootId !== u.bootId) {
+      // A second reboot came after the read-back the caller means: that read-back is stale too.
+      throw new InputError('INVALID_INPUT', `boot id ${hex(bootId)} is not the unacknowledged reboot (device now runs boot ${hex(u.bootId)}); read the cells back again`, {
+        where: 'acknowledgeStateReadBack',
+      });
+    }
+    this.unknownState = undefined;
+  }
+
+  /** Throws while a reboot has not been acknowledged; nothing is sent then. */
+  private requireKnownState(type: number): void {
+    const u = this.unknownState;
+    if (u && ARRAY_CHANGING_TYPES.has(type)) throw new DeviceStateUnknownError(msgTypeName(type), u, this.description);
+  }
+
+  /**
+   * A new boot id: the device lost its reply cache, its queue and possibly the cells of the block it
+   * was pulsing. Every request issued before now fails (in flight, or still waiting for a window
+   * slot, so no later block of the same PROGRAM reaches the new boot), and array-changing requests
+   * are refused until the caller acknowledges a read-back.
+   */
+  private onReboot(previous: number, bootId: number): void {
+    this.bootEpoch++;
+    this.unknownState = { previousBootId: this.unknownState?.previousBootId ?? previous, bootId };
+    const make = (type: number, was: string): LinkError =>
+      new LinkError('DISCONNECTED', `device rebooted (boot id ${hex(previous)} -> ${hex(bootId)}) while ${msgTypeName(type)} was ${was}; read cell state back before continuing`, {
+        where: this.description,
+        details: { rebooted: true, previousBootId: previous, bootId },
+      });
+    this.rejectAll((p) => make(p.type, 'in flight'));
+    for (const w of this.waiters.splice(0)) w.fail(make(w.type, 'waiting for a window slot'));
+    this.emit({ type: 'reboot', previousBootId: previous, bootId });
   }
 
   // ------------------------------------------------------------------ connection
@@ -265,19 +333,11 @@ export class MacroClient implements ChipLink {
       try {
         await this.openChannel();
         const previous = this.lastBootId;
+        // On a new boot id, helloOnce fails everything issued before the reboot (onReboot).
         const info = await this.helloOnce();
         this.counters.reconnects++;
         const rebooted = previous !== undefined && previous !== info.bootId;
         this.emit({ type: 'reconnect', bootId: info.bootId, rebooted });
-        if (rebooted) {
-          // The device lost its reply cache and maybe cell state: nothing in flight can be resumed.
-          this.rejectAll((p) =>
-            new LinkError('DISCONNECTED', `device rebooted (boot id ${hex(previous)} -> ${hex(info.bootId)}) while ${msgTypeName(p.type)} was in flight; read cell state back before continuing`, {
-              where: this.description,
-              details: { rebooted: true, previousBootId: previous, bootId: info.bootId },
-            }),
-          );
-        }
         this.gate = 'open';
         for (const p of [...this.pending.values()]) if (!p.timer) this.transmit(p);
         return;
@@ -297,32 +357,42 @@ export class MacroClient implements ChipLink {
 
   // ------------------------------------------------------------------ requests
 
-  private async acquire(signal: AbortSignal | undefined): Promise<void> {
-    const limit = Math.min(this.windowLimit, this.info?.window || this.windowLimit);
-    if (this.inFlight < limit && this.waiters.length === 0) {
+  /** Requests in flight at once: min(own window, the device's advertised window). */
+  private windowSize(): number {
+    return Math.min(this.windowLimit, this.info?.window || this.windowLimit);
+  }
+
+  private async acquire(type: number, signal: AbortSignal | undefined): Promise<void> {
+    if (this.inFlight < this.windowSize() && this.waiters.length === 0) {
       this.inFlight++;
       return;
     }
     await new Promise<void>((resolve, reject) => {
-      const wake = (): void => {
-        signal?.removeEventListener('abort', onAbort);
-        this.inFlight++;
-        resolve();
+      const waiter: Waiter = {
+        type,
+        wake: () => {
+          signal?.removeEventListener('abort', onAbort);
+          this.inFlight++;
+          resolve();
+        },
+        fail: (err) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
       };
       const onAbort = (): void => {
-        const i = this.waiters.indexOf(wake);
+        const i = this.waiters.indexOf(waiter);
         if (i >= 0) this.waiters.splice(i, 1);
         reject(new LinkError('CANCELLED', 'cancelled before it was sent', { where: this.description }));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(wake);
+      this.waiters.push(waiter);
     });
   }
 
   private release(): void {
     this.inFlight--;
-    const limit = Math.min(this.windowLimit, this.info?.window || this.windowLimit);
-    while (this.inFlight < limit && this.waiters.length > 0) this.waiters.shift()?.();
+    while (this.inFlight < this.windowSize() && this.waiters.length > 0) this.waiters.shift()?.wake();
   }
 
   private allocId(): number {
@@ -344,9 +414,18 @@ export class MacroClient implements ChipLink {
       throw new LinkError('DISCONNECTED', 'link is not connected', { where: this.description });
     }
     if (opts.signal?.aborted) throw new LinkError('CANCELLED', 'cancelled before it was sent', { where: this.description });
+    this.requireKnownState(type);
     const control = opts.control ?? false;
-    if (!control) await this.acquire(opts.signal);
+    const epoch = this.bootEpoch;
+    if (!control) await this.acquire(type, opts.signal);
     try {
+      if (epoch !== this.bootEpoch) {
+        // Woken after a reboot it was issued before (onReboot fails waiters; this is the belt to those braces).
+        throw new LinkError('DISCONNECTED', `device rebooted before ${msgTypeName(type)} could be sent; read cell state back before continuing`, {
+          where: this.description,
+          details: { rebooted: true, bootId: this.lastBootId },
+        });
+      }
       return await new Promise<Uint8Array>((resolve, reject) => {
         const p: Pending = {
           id: this.allocId(),
@@ -535,7 +614,7 @@ export class MacroClient implements ChipLink {
   // ------------------------------------------------------------------ commands
 
   private async helloOnce(): Promise<DeviceInfo> {
-    const payload = encodeHelloRequest({ protocolMajor: PROTOCOL_MAJOR, protocolMinor: PROTOCOL_MINOR, hostMaxPayload: MAX_PAYLOAD_LIMIT });
+    const payload = encodeHelloRequest({ protocolMajor: PROTOCOL_MAJOR, protocolMinor: PROTOCOL_MINOR, hostMaxPayload: this.hostMaxPayload });
     const reply = await this.request(MsgType.HELLO, payload, { control: true });
     const info = this.decode(() => decodeHelloReply(reply));
     if (info.protocolMajor !== PROTOCOL_MAJOR) {
@@ -547,7 +626,7 @@ export class MacroClient implements ChipLink {
     const previous = this.lastBootId;
     this.info = info;
     this.lastBootId = info.bootId;
-    if (previous !== undefined && previous !== info.bootId) this.emit({ type: 'reboot', previousBootId: previous, bootId: info.bootId });
+    if (previous !== undefined && previous !== info.bootId) this.onReboot(previous, info.bootId);
     return info;
   }
 
@@ -574,6 +653,11 @@ export class MacroClient implements ChipLink {
     const checked = parseWith(DeviceConfigSchema, config, 'device config');
     const reply = await this.request(MsgType.SET_CONFIG, encodeConfig(checked));
     return this.decode(() => decodeConfig(reply, 'SET_CONFIG reply'));
+  }
+
+  /** Largest reply the device may send us: its own limit and ours. */
+  private replyLimit(info: DeviceInfo): number {
+    return Math.min(info.maxPayload, this.hostMaxPayload);
   }
 
   private requireInfo(): DeviceInfo {
@@ -607,6 +691,7 @@ export class MacroClient implements ChipLink {
   async program(region: Region, targetsUs: Float32Array, options: ProgramOptions = {}): Promise<ProgramResult> {
     this.checkRegion(region, 'program');
     const info = this.requireInfo();
+    this.requireKnownState(MsgType.PROGRAM);
     const n = region.rows * region.cols;
     if (targetsUs.length !== n) throw new InputError('INVALID_INPUT', `${targetsUs.length} targets for ${n} cells`, { where: 'program' });
     for (let i = 0; i < n; i++) {
@@ -625,7 +710,7 @@ export class MacroClient implements ChipLink {
     const maxPulses = budget(options.maxPulses, 'maxPulses');
     const maxIterations = budget(options.maxIterations, 'maxIterations');
 
-    const blocks = tileRegion(region, maxProgramCells(info.maxPayload));
+    const blocks = tileRegion(region, maxProgramCells(this.replyLimit(info)));
     const finalUs = new Float32Array(n);
     const pulses = new Uint16Array(n);
     const status = new Uint8Array(n).fill(CellStatus.NOT_ATTEMPTED);
@@ -678,7 +763,7 @@ export class MacroClient implements ChipLink {
     }
     const n = region.rows * region.cols;
     const out = new Float32Array(n);
-    const blocks = tileRegion(region, maxReadCells(info.maxPayload));
+    const blocks = tileRegion(region, maxReadCells(this.replyLimit(info)));
     let done = 0;
     await Promise.all(
       blocks.map(async (b) => {
@@ -701,7 +786,9 @@ export class MacroClient implements ChipLink {
     if (inputs.length !== region.rows) throw new InputError('INVALID_INPUT', `${inputs.length} inputs for ${region.rows} rows`, { where: 'mvm' });
     const req = 12 + inputBits * planeBytes(region.rows);
     const rep = 4 + 2 * inputBits * region.cols;
-    if (Math.max(req, rep) > info.maxPayload) throw new InputError('INVALID_INPUT', `MVM of ${region.rows}x${region.cols} at ${inputBits} bits does not fit one ${info.maxPayload}-byte payload`, { where: 'mvm' });
+    if (req > info.maxPayload || rep > this.replyLimit(info)) {
+      throw new InputError('INVALID_INPUT', `MVM of ${region.rows}x${region.cols} at ${inputBits} bits does not fit one payload (${req} B request, ${rep} B reply; limits ${info.maxPayload} and ${this.replyLimit(info)} B)`, { where: 'mvm' });
+    }
     let payload: Uint8Array;
     try {
       payload = encodeMvmRequest({ region, inputBits, inputs });
@@ -747,7 +834,7 @@ export class MacroClient implements ChipLink {
     const bytesPer = per * (images instanceof Float32Array ? 4 : 1);
     const classes = this.networkClasses.get(networkId);
     let batch = Math.floor((info.maxPayload - INFER_REQUEST_HEADER) / bytesPer);
-    if (classes !== undefined) batch = Math.min(batch, Math.floor((info.maxPayload - 4) / (4 * classes)));
+    if (classes !== undefined) batch = Math.min(batch, Math.floor((this.replyLimit(info) - 4) / (4 * classes)));
     else batch = Math.min(batch, 1);
     if (batch < 1) throw new InputError('INVALID_INPUT', `one ${shape.join('x')} image does not fit a ${info.maxPayload}-byte payload`, { where: 'infer' });
     const parts: Float32Array[] = [];
@@ -798,9 +885,10 @@ export class MacroClient implements ChipLink {
     const bootId = this.decode(() => decodeU32(reply, 'RESET reply'));
     this.rxSeq = undefined;
     this.txSeq = 0;
-    if (this.lastBootId !== undefined && bootId !== this.lastBootId) {
-      this.emit({ type: 'reboot', previousBootId: this.lastBootId, bootId });
+    const previous = this.lastBootId;
+    if (previous !== undefined && bootId !== previous) {
       this.lastBootId = bootId;
+      this.onReboot(previous, bootId);
     }
   }
 

@@ -3,7 +3,8 @@
  * in-process serialport binding, TCP), the macro client behind the ChipLink interface, and the
  * reusable device-side endpoint (src/link/device) that emulators and test devices serve it with.
  */
-export type { ChipLink, InferResult, LinkEvent, LinkStats, OperationOptions, ProgramOptions, ProgramResult, ReadOptions } from './chip-link.js';
+export type { ChipLink, DeviceStateUnknown, InferResult, LinkEvent, LinkStats, OperationOptions, ProgramOptions, ProgramResult, ReadOptions } from './chip-link.js';
+export { DeviceStateUnknownError } from './chip-link.js';
 export { MacroClient, tileRegion, countStatuses } from './client.js';
 export type { MacroClientOptions } from './client.js';
 export { crc32 } from './crc32.js';

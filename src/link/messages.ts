@@ -170,15 +170,25 @@ export const DeviceConfigSchema = z.strictObject({
   toleranceUs: limited('toleranceUs'),
 });
 
-/** Index of the first field outside SAFE_LIMITS (device side), or -1. f32 rounding is allowed for. */
+/** Relative slack of the device-side f32 limit check (PROTOCOL.md 3.2). */
+export const F32_LIMIT_SLACK = 1e-6;
+
+/**
+ * Device-side check of one received value against SAFE_LIMITS: integer fields exactly, f32 fields
+ * with a slack of 1e-6 of the limit itself (lo * (1 - 1e-6) .. hi * (1 + 1e-6)), so a limit that
+ * went through f32 rounding (at most 6e-8 relative) is accepted and nothing looser is.
+ */
+export function withinSafeLimit(field: ConfigField, v: number): boolean {
+  const [lo, hi] = SAFE_LIMITS[field];
+  if (!Number.isFinite(v)) return false;
+  if (INT_FIELDS.has(field)) return Number.isInteger(v) && v >= lo && v <= hi;
+  return v >= lo - F32_LIMIT_SLACK * Math.abs(lo) && v <= hi + F32_LIMIT_SLACK * Math.abs(hi);
+}
+
+/** Index of the first field outside SAFE_LIMITS (device side), or -1. */
 export function firstConfigViolation(c: DeviceConfig): number {
   for (let i = 0; i < CONFIG_FIELDS.length; i++) {
-    const f = CONFIG_FIELDS[i] as ConfigField;
-    const [lo, hi] = SAFE_LIMITS[f];
-    const v = c[f];
-    const eps = 1e-6 * Math.max(1, Math.abs(hi));
-    if (!Number.isFinite(v) || v < lo - eps || v > hi + eps) return i;
-    if (INT_FIELDS.has(f) && !Number.isInteger(v)) return i;
+    if (!withinSafeLimit(CONFIG_FIELDS[i] as ConfigField, c[CONFIG_FIELDS[i] as ConfigField])) return i;
   }
   return -1;
 }

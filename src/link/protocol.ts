@@ -69,6 +69,13 @@ export const QUEUED_TYPES: ReadonlySet<number> = new Set([
   MsgType.INFER,
 ]);
 
+/**
+ * Requests that change the state of the arrays. After a reboot the host refuses them until the
+ * caller has read the cell state back (ChipLink.acknowledgeStateReadBack): a rebooted device may
+ * have stopped anywhere in a pulse train, so the host must not build on what it assumed.
+ */
+export const ARRAY_CHANGING_TYPES: ReadonlySet<number> = new Set([MsgType.PROGRAM]);
+
 /** Error codes carried in an ERROR reply. */
 export const ErrCode = {
   UNKNOWN_TYPE: 1,
@@ -195,4 +202,11 @@ export const Timing = {
   REPLY_CACHE: 32,
   /** Device: queued operations accepted at once (the host's window). */
   DEVICE_WINDOW: 4,
+  /** Host: attempts to reopen the port after it disappeared, before failing what waits on it. */
+  RECONNECT_ATTEMPTS: 5,
+  /** Host: pause before each reconnect attempt. */
+  RECONNECT_DELAY_MS: 200,
 } as const;
+
+/** Smallest `host_max_payload` a HELLO may announce: every HELLO reply (at most 110 bytes) fits. */
+export const MIN_HOST_MAX_PAYLOAD = 128;

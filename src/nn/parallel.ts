@@ -1,10 +1,9 @@
 import { Worker } from 'node:worker_threads';
 import { CimbenchError } from '../common/errors.js';
-import type { ImageDataset } from './datasets.js';
 import type { QuantOptions, SpecNetwork } from './model.js';
 import type { NetworkSpec } from '../spec/schema.js';
 import { backendInfo } from './backend.js';
-import { flattenParameters, gatherBatch, shardGradients } from './train.js';
+import { flattenParameters, shardGradients } from './train.js';
 
 /** Messages between DataParallelPool and src/nn/worker.ts (structured clone; arrays transferred). */
 export type WorkerRequest =
@@ -87,32 +86,26 @@ export class DataParallelPool {
     });
   }
 
-  /** Gradients of the mean loss over order[start..end), split over this thread and the workers. */
-  async step(
-    net: SpecNetwork,
-    data: ImageDataset,
-    order: ArrayLike<number>,
-    start: number,
-    end: number,
-    labelSmoothing: number,
-  ): Promise<{ loss: number; grads: Float32Array }> {
-    const total = end - start;
+  /** Gradients of the mean loss over a batch (NHWC images, labels), split over this thread and the workers. */
+  async step(net: SpecNetwork, images: Float32Array, labels: Int32Array, labelSmoothing: number): Promise<{ loss: number; grads: Float32Array }> {
+    const total = labels.length;
+    const per = images.length / total;
     const shards = this.replicas.length + 1;
     const bounds: number[] = [];
-    for (let i = 0; i <= shards; i++) bounds.push(start + Math.round((total * i) / shards));
+    for (let i = 0; i <= shards; i++) bounds.push(Math.round((total * i) / shards));
     const params = flattenParameters(net);
     const replies = this.replicas.map((r, i) => {
       const s = bounds[i + 1] as number;
       const e = bounds[i + 2] as number;
-      const batch = gatherBatch(data, order, s, e);
+      const shardImages = images.slice(s * per, e * per);
+      const shardLabels = labels.slice(s, e);
       return this.call(
         r,
-        { type: 'step', params: params.slice(), images: batch.images, labels: batch.labels, labelSmoothing },
-        [batch.images.buffer as ArrayBuffer, batch.labels.buffer as ArrayBuffer],
+        { type: 'step', params: params.slice(), images: shardImages, labels: shardLabels, labelSmoothing },
+        [shardImages.buffer as ArrayBuffer, shardLabels.buffer as ArrayBuffer],
       ).then((reply) => ({ reply, n: e - s }));
     });
-    const own = gatherBatch(data, order, bounds[0] as number, bounds[1] as number);
-    const mine = shardGradients(net, own.images, own.labels, labelSmoothing);
+    const mine = shardGradients(net, images.subarray(0, (bounds[1] as number) * per), labels.subarray(0, bounds[1] as number), labelSmoothing);
     const n0 = (bounds[1] as number) - (bounds[0] as number);
     const grads = new Float32Array(mine.grads.length);
     for (let i = 0; i < grads.length; i++) grads[i] = (mine.grads[i] as number) * (n0 / total);

@@ -55,8 +55,13 @@ export interface TrainOptions {
   /** AdamW-style decay applied to weight matrices only (not biases or steps). */
   readonly weightDecay?: number;
   readonly labelSmoothing?: number;
-  /** Only the first N images of each (shuffled) epoch: an epoch slice for benches and tiny budgets. */
+  /**
+   * Images per epoch (default: the training set once). Fewer takes a slice of the shuffled set;
+   * more makes several shuffled passes, so a tiny training set still gets a training budget.
+   */
   readonly imagesPerEpoch?: number;
+  /** Training-time augmentation (random shifts, horizontal flips), seeded with the run. */
+  readonly augment?: AugmentOptions;
   readonly seed?: number;
   /** Evaluated after every epoch (reported in onEpochEnd). */
   readonly validation?: ImageDataset;
@@ -75,6 +80,13 @@ export interface TrainOptions {
   readonly optimizerState?: AdamState;
   /** After every epoch: completed epochs and the optimiser state, for an epoch-granular checkpoint. */
   readonly onCheckpoint?: (epochsDone: number, optimizer: AdamState) => void | Promise<void>;
+}
+
+export interface AugmentOptions {
+  /** Largest shift in pixels along each axis (zero fill); 0 = none. */
+  readonly shift: number;
+  /** Mirror left-right with probability 1/2. */
+  readonly flip: boolean;
 }
 
 export interface TrainResult {
@@ -186,6 +198,39 @@ export function gatherBatch(
   return { images, labels };
 }
 
+/**
+ * Random shift (zero fill) and optional mirror of every image of a batch, NHWC, in place. Shifts
+ * are uniform in [-shift, shift] per axis; FashionMNIST's garments are centred with a few pixels of
+ * background, so small shifts keep the object and teach translation tolerance.
+ */
+export function augmentBatch(images: Float32Array, n: number, h: number, w: number, c: number, opts: AugmentOptions, rng: Rng): void {
+  if (opts.shift <= 0 && !opts.flip) return;
+  const per = h * w * c;
+  const src = new Float32Array(per);
+  for (let b = 0; b < n; b++) {
+    const dy = opts.shift > 0 ? rng.int(2 * opts.shift + 1) - opts.shift : 0;
+    const dx = opts.shift > 0 ? rng.int(2 * opts.shift + 1) - opts.shift : 0;
+    const flip = opts.flip && rng.next() < 0.5;
+    if (dy === 0 && dx === 0 && !flip) continue;
+    const base = b * per;
+    src.set(images.subarray(base, base + per));
+    for (let y = 0; y < h; y++) {
+      const sy = y - dy;
+      for (let x = 0; x < w; x++) {
+        const sx0 = flip ? w - 1 - x : x;
+        const sx = sx0 - dx;
+        const dst = base + (y * w + x) * c;
+        if (sy < 0 || sy >= h || sx < 0 || sx >= w) {
+          for (let k = 0; k < c; k++) images[dst + k] = 0;
+        } else {
+          const from = (sy * w + sx) * c;
+          for (let k = 0; k < c; k++) images[dst + k] = src[from + k] as number;
+        }
+      }
+    }
+  }
+}
+
 /** Softmax cross-entropy (mean over the batch), with optional label smoothing. */
 export function classificationLoss(logits: tf.Tensor2D, labels: tf.Tensor1D, classes: number, labelSmoothing = 0): tf.Scalar {
   const oneHot = tf.oneHot(labels, classes).toFloat();
@@ -291,7 +336,8 @@ export async function trainNetwork(net: SpecNetwork, data: ImageDataset, options
   const weightDecay = options.weightDecay ?? 0;
   const labelSmoothing = options.labelSmoothing ?? 0;
   const workers = Math.max(1, Math.floor(options.workers ?? 1));
-  const perEpoch = Math.min(data.count, options.imagesPerEpoch ?? data.count);
+  const perEpoch = Math.max(1, Math.floor(options.imagesPerEpoch ?? data.count));
+  const augment = options.augment;
   const batchesPerEpoch = Math.ceil(perEpoch / batchSize);
   const totalSteps = batchesPerEpoch * epochs;
   const warmup = options.warmupSteps ?? Math.min(200, Math.floor(totalSteps * 0.05));
@@ -304,7 +350,8 @@ export async function trainNetwork(net: SpecNetwork, data: ImageDataset, options
   const startEpoch = Math.max(0, Math.floor(options.startEpoch ?? 0));
   if (options.optimizerState) adam.setState(options.optimizerState);
   const pool = workers > 1 ? await DataParallelPool.start(net, workers - 1, options.backend) : undefined;
-  const order = new Int32Array(data.count);
+  // One epoch's image order: ceil(perEpoch / count) shuffled passes, cut at perEpoch.
+  const order = new Int32Array(Math.ceil(perEpoch / data.count) * data.count);
   const history: EpochInfo[] = [];
   const t0 = performance.now();
   let step = startEpoch * batchesPerEpoch;
@@ -314,14 +361,18 @@ export async function trainNetwork(net: SpecNetwork, data: ImageDataset, options
 
   try {
     for (let epoch = startEpoch; epoch < epochs; epoch++) {
-      for (let i = 0; i < order.length; i++) order[i] = i;
       const er = rng.fork(epoch);
-      for (let i = order.length - 1; i > 0; i--) {
-        const j = er.int(i + 1);
-        const tmp = order[i] as number;
-        order[i] = order[j] as number;
-        order[j] = tmp;
+      for (let pass = 0; pass * data.count < order.length; pass++) {
+        const at = pass * data.count;
+        for (let i = 0; i < data.count; i++) order[at + i] = i;
+        for (let i = data.count - 1; i > 0; i--) {
+          const j = er.int(i + 1);
+          const tmp = order[at + i] as number;
+          order[at + i] = order[at + j] as number;
+          order[at + j] = tmp;
+        }
       }
+      const augmentRng = er.fork(1);
       const e0 = performance.now();
       let lossSum = 0;
       let epochImages = 0;
@@ -338,18 +389,11 @@ export async function trainNetwork(net: SpecNetwork, data: ImageDataset, options
           x.dispose();
         }
         const lr = learningRateAt(step, totalSteps, baseLr, schedule, warmup);
-        let loss: number;
-        let grads: Float32Array;
-        if (pool) {
-          const r = await pool.step(net, data, order, start, end, labelSmoothing);
-          loss = r.loss;
-          grads = r.grads;
-        } else {
-          const batch = gatherBatch(data, order, start, end);
-          const r = shardGradients(net, batch.images, batch.labels, labelSmoothing);
-          loss = r.loss;
-          grads = r.grads;
-        }
+        const batch = gatherBatch(data, order, start, end);
+        if (augment) augmentBatch(batch.images, n, h, w, c, augment, augmentRng);
+        const { loss, grads } = pool
+          ? await pool.step(net, batch.images, batch.labels, labelSmoothing)
+          : shardGradients(net, batch.images, batch.labels, labelSmoothing);
         const gradTensors: tf.Tensor[] = [];
         let at = 0;
         for (const v of vars) {

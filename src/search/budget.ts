@@ -12,10 +12,15 @@ import { InputError } from '../common/errors.js';
  */
 const TrainBudget = z.strictObject({
   epochs: z.int().min(1),
-  /** Images per epoch (0 = the whole training set). */
+  /** Images per epoch (0 = the whole training set; more than the set = several passes). */
   imagesPerEpoch: z.int().min(0),
   batchSize: z.int().min(1),
   learningRate: z.number().positive(),
+  /** Decoupled (AdamW) weight decay on weight matrices. */
+  weightDecay: z.number().nonnegative().default(0),
+  labelSmoothing: z.number().min(0).max(0.5).default(0),
+  /** Random shifts of up to `shift` pixels and left-right mirroring. */
+  augment: z.strictObject({ shift: z.int().min(0).max(8), flip: z.boolean() }).default({ shift: 0, flip: false }),
 });
 
 export const BudgetSchema = z.strictObject({
@@ -35,7 +40,7 @@ export const BudgetSchema = z.strictObject({
 });
 export type Budget = z.output<typeof BudgetSchema>;
 
-export const BUDGETS: Record<'tiny' | 'small' | 'full', Budget> = {
+const BUDGET_INPUTS: Record<'tiny' | 'small' | 'full', z.input<typeof BudgetSchema>> = {
   tiny: {
     teacher: { epochs: 1, imagesPerEpoch: 4096, batchSize: 64, learningRate: 4e-3 },
     teacherEvalImages: 2000,
@@ -61,6 +66,11 @@ export const BUDGETS: Record<'tiny' | 'small' | 'full', Budget> = {
     retrain: { epochs: 15, imagesPerEpoch: 0, batchSize: 128, learningRate: 3e-3 },
   },
 };
+export const BUDGETS = {
+  tiny: BudgetSchema.parse(BUDGET_INPUTS.tiny),
+  small: BudgetSchema.parse(BUDGET_INPUTS.small),
+  full: BudgetSchema.parse(BUDGET_INPUTS.full),
+} satisfies Record<keyof typeof BUDGET_INPUTS, Budget>;
 export const BUDGET_NAMES = Object.keys(BUDGETS) as Array<keyof typeof BUDGETS>;
 
 export function budgetByName(name: string): Budget {

@@ -178,6 +178,11 @@ export function checkFeasible(space: SearchSpace, hw: HardwareProfile): void {
   }
 }
 
+/** Images a training stage sees per epoch: 0 means the training set once. */
+function imagesPerEpoch(b: Budget['teacher'], train: ImageDataset): number {
+  return b.imagesPerEpoch > 0 ? b.imagesPerEpoch : train.count;
+}
+
 function quantOf(hw: HardwareProfile): QuantOptions {
   return { weightBits: hw.weights.bits, activationBits: hw.inputs.bits };
 }
@@ -274,7 +279,7 @@ class Run {
       optimizerState = adamFromArrays(o.arrays, Number(o.meta.t ?? 0), join(this.ck, `${name}-optimizer.bin`));
       startEpoch = prior.epochsDone;
     }
-    const perEpoch = Math.min(this.data.train.count, b.imagesPerEpoch > 0 ? b.imagesPerEpoch : this.data.train.count);
+    const perEpoch = imagesPerEpoch(b, this.data.train);
     let seen = startEpoch * perEpoch;
     const started = performance.now();
     const before = prior?.seconds ?? 0;
@@ -283,6 +288,9 @@ class Run {
       imagesPerEpoch: perEpoch,
       batchSize: b.batchSize,
       learningRate: b.learningRate,
+      weightDecay: b.weightDecay,
+      labelSmoothing: b.labelSmoothing,
+      ...(b.augment.shift > 0 || b.augment.flip ? { augment: b.augment } : {}),
       seed: this.config.seed,
       workers: this.config.workers,
       startEpoch,
@@ -382,7 +390,7 @@ async function nas4cim(run: Run): Promise<SearchMetrics> {
   const L = space.strides.length;
   const quant = quantOf(hw);
 
-  await run.stage('teacher', budget.teacher.epochs * Math.min(data.train.count, budget.teacher.imagesPerEpoch || data.train.count), 'images', async () => {
+  await run.stage('teacher', budget.teacher.epochs * imagesPerEpoch(budget.teacher, data.train), 'images', async () => {
     const net = buildNetwork(teacherSpec(space), { seed: config.seed });
     run.teacher = net;
     await run.train(net, 'teacher', budget.teacher);
@@ -518,8 +526,7 @@ async function retrainAndEvaluate(run: Run): Promise<SearchMetrics> {
   const quant = quantOf(hw);
   const net = buildNetwork(spec, { quant, seed: config.seed });
   try {
-    const perEpoch = Math.min(data.train.count, budget.retrain.imagesPerEpoch || data.train.count);
-    await run.stage('retrain', budget.retrain.epochs * perEpoch, 'images', async () => {
+    await run.stage('retrain', budget.retrain.epochs * imagesPerEpoch(budget.retrain, data.train), 'images', async () => {
       await run.train(net, 'retrain', budget.retrain);
       saveParams(run.ck, 'retrain', net.getParameterValues());
     });

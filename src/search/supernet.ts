@@ -29,30 +29,54 @@ import type { LayerChoice, SearchSpace } from './space.js';
  *
  * Quantisation-aware (LSQ, as the retrained network): the stage's input is quantised to the
  * profile's input bits (unsigned: it follows a ReLU or is an image in [0, 1]) and every weight
- * tensor to the weight bits with per-output-channel steps. Operators supported: identity, conv,
- * residual (the FashionMNIST space). resblock and bottleneck change their inner width with the
- * option and cannot share one inner conv across widths; they are rejected with a clear error.
+ * tensor to the weight bits with per-output-channel steps.
+ *
+ * Blocks (resblock: conv1 -> conv2; bottleneck: 1x1 reduce -> kxk -> 1x1 expand, inner width
+ * ceil(out / expansion)) share their tensors across widths the same way, each inner conv at the
+ * widest inner width. A single path is exact (its inner activations are masked to its own width,
+ * so it IS the standalone block, see the tests). The DARTS mixture of a block's widths uses
+ * FBNetV2's approximation: one inner activation masked by the probability-weighted average of the
+ * widths' masks, instead of one inner pass per width (which would multiply the warm-up's cost by
+ * the number of widths). Inner activations are ReLU then LSQ-quantised, as SpecNetwork does.
  */
 
-const SUPPORTED = new Set(['identity', 'conv', 'residual']);
+type BranchOp = 'conv' | 'residual' | 'resblock' | 'bottleneck';
+const BRANCH_OPS: readonly BranchOp[] = ['conv', 'residual', 'resblock', 'bottleneck'];
 
-/** Rejects, before any training, a space with operators the supernet cannot hold. */
+/** Kept for callers that check a space before training: every searchable operator is supported. */
 export function assertSupernetSupports(space: SearchSpace): void {
-  const bad = space.ops.filter((op) => !SUPPORTED.has(op));
+  const bad = space.ops.filter((op) => op !== 'identity' && !BRANCH_OPS.includes(op));
   if (bad.length > 0) {
-    throw new InputError('INVALID_INPUT', `the supernet supports the operators identity, conv and residual; ${space.name} also has ${bad.join(', ')} (not implemented yet)`, {
+    throw new InputError('INVALID_INPUT', `the supernet cannot hold the operators ${bad.join(', ')}`, {
       where: `search space ${space.name}`,
       details: { field: 'ops' },
     });
   }
 }
 
-interface Branch {
-  readonly op: 'conv' | 'residual';
-  readonly kernel: number;
+interface BranchMatrix {
   readonly weight: tf.Variable;
   readonly bias: tf.Variable;
   readonly step: tf.Variable | undefined;
+  readonly stride: number;
+}
+
+/** The quantiser between two matrices of a block, and how wide that activation is for an option. */
+interface InnerActivation {
+  readonly step: tf.Variable | undefined;
+  /** Elements per image (LSQ's N_F) at the widest inner width. */
+  readonly features: number;
+  readonly max: number;
+  readonly widthOf: (out: number) => number;
+}
+
+interface Branch {
+  readonly op: BranchOp;
+  readonly kernel: number;
+  /** The main path, in order (one matrix for conv and residual). */
+  readonly matrices: readonly BranchMatrix[];
+  /** Between matrices i and i+1. */
+  readonly inner: readonly InnerActivation[];
   /** Option indices of this branch, one per width, with the width. */
   readonly widths: ReadonlyArray<{ readonly index: number; readonly out: number }>;
 }
@@ -112,14 +136,6 @@ export class SupernetStage {
     this.stride = space.strides[layer] ?? 1;
     this.outChannels = Math.max(...space.channels);
     const cin = inShape[2];
-    for (const o of this.options) {
-      if (!SUPPORTED.has(o.op)) {
-        throw new InputError('INVALID_INPUT', `the supernet supports the operators identity, conv and residual; ${space.name} layer ${layer} offers ${o.op}`, {
-          where: `search space ${space.name}`,
-          details: { field: 'ops' },
-        });
-      }
-    }
     this.identityIndex = this.options.findIndex((o) => o.op === 'identity');
     if (this.identityIndex >= 0 && cin > this.outChannels) {
       throw new InputError('INVALID_INPUT', `layer ${layer} gets ${cin} channels, more than the widest option (${this.outChannels}): the null op cannot be padded to it`, {
@@ -144,19 +160,45 @@ export class SupernetStage {
     const stepVar = (channels: number): tf.Variable | undefined =>
       quant ? tf.tidy(() => tf.variable(tf.fill([channels], 0.01), true)) : undefined;
 
-    for (const op of ['conv', 'residual'] as const) {
+    const [hIn, wIn] = inShape;
+    const hOut = Math.ceil(hIn / this.stride);
+    const wOut = Math.ceil(wIn / this.stride);
+    const innerStep = (): tf.Variable | undefined => (quant ? tf.tidy(() => tf.variable(tf.tensor1d([1 / (this.aRange as QuantRange).qp]), true)) : undefined);
+    for (const op of BRANCH_OPS) {
       for (const kernel of space.kernels) {
         const widths = this.options.flatMap((o, index) => (o.op === op && o.kernel === kernel ? [{ index, out: o.out }] : []));
         if (widths.length === 0) continue;
         const base = `${op}${kernel}x${kernel}`;
-        const weight = add(`${base}.weight`, 'weight', heInit([kernel, kernel, cin, cmax], kernel * kernel * cin));
-        const bias = add(`${base}.bias`, 'bias', tf.tidy(() => tf.variable(tf.zeros([cmax]), true)));
-        const s = stepVar(cmax);
-        if (s) add(`${base}.weightStep`, 'step', s);
-        this.branches.push({ op, kernel, weight, bias, step: s, widths });
+        const matrix = (name: string, k: number, inC: number, outC: number, stride: number): BranchMatrix => {
+          const weight = add(`${base}${name}.weight`, 'weight', heInit([k, k, inC, outC], k * k * inC));
+          const bias = add(`${base}${name}.bias`, 'bias', tf.tidy(() => tf.variable(tf.zeros([outC]), true)));
+          const step = stepVar(outC);
+          if (step) add(`${base}${name}.weightStep`, 'step', step);
+          return { weight, bias, step, stride };
+        };
+        const inner = (name: string, max: number, h: number, w: number, widthOf: (out: number) => number): InnerActivation => {
+          const step = innerStep();
+          if (step) add(`${base}${name}.step`, 'step', step);
+          return { step, features: h * w * max, max, widthOf };
+        };
+        let matrices: BranchMatrix[];
+        let inners: InnerActivation[] = [];
+        if (op === 'conv' || op === 'residual') {
+          matrices = [matrix('', kernel, cin, cmax, this.stride)];
+        } else if (op === 'resblock') {
+          matrices = [matrix('.conv1', kernel, cin, cmax, this.stride), matrix('.conv2', kernel, cmax, cmax, 1)];
+          inners = [inner('.inner1', cmax, hOut, wOut, (out) => out)];
+        } else {
+          const e = space.bottleneckExpansion;
+          const mid = Math.max(1, Math.ceil(cmax / e));
+          const midOf = (out: number): number => Math.max(1, Math.ceil(out / e));
+          matrices = [matrix('.reduce', 1, cin, mid, 1), matrix('.spatial', kernel, mid, mid, this.stride), matrix('.expand', 1, mid, cmax, 1)];
+          inners = [inner('.inner1', mid, hIn, wIn, midOf), inner('.inner2', mid, hOut, wOut, midOf)];
+        }
+        this.branches.push({ op, kernel, matrices, inner: inners, widths });
       }
     }
-    const needsProjection = this.options.some((o) => o.op === 'residual' && (this.stride !== 1 || o.out !== cin));
+    const needsProjection = this.options.some((o) => isResidual(o.op) && (this.stride !== 1 || o.out !== cin));
     if (needsProjection) {
       const weight = add('projection.weight', 'weight', heInit([1, 1, cin, cmax], cin));
       const bias = add('projection.bias', 'bias', tf.tidy(() => tf.variable(tf.zeros([cmax]), true)));
@@ -182,10 +224,14 @@ export class SupernetStage {
   pathVariables(option: number): tf.Variable[] {
     const o = this.options[option];
     if (!o || o.op === 'identity') return [];
-    const b = this.branches.find((x) => x.op === o.op && x.kernel === o.kernel) as Branch;
-    const vars = [b.weight, b.bias];
-    if (b.step) vars.push(b.step);
-    if (o.op === 'residual' && this.usesProjection(o.out) && this.projection) {
+    const b = this.branchOf(o);
+    const vars: tf.Variable[] = [];
+    for (const m of b.matrices) {
+      vars.push(m.weight, m.bias);
+      if (m.step) vars.push(m.step);
+    }
+    for (const a of b.inner) if (a.step) vars.push(a.step);
+    if (isResidual(o.op) && this.usesProjection(o.out) && this.projection) {
       vars.push(this.projection.weight, this.projection.bias);
       if (this.projection.step) vars.push(this.projection.step);
     }
@@ -205,7 +251,7 @@ export class SupernetStage {
   calibrate(x: tf.Tensor4D): void {
     if (!this.wRange || !this.aRange) return;
     const wr = this.wRange;
-    const all: Array<{ weight: tf.Variable; step: tf.Variable | undefined }> = [...this.branches];
+    const all: Array<{ weight: tf.Variable; step: tf.Variable | undefined }> = this.branches.flatMap((b) => [...b.matrices]);
     if (this.projection) all.push(this.projection);
     for (const { weight, step } of all) {
       if (!step) continue;
@@ -215,13 +261,29 @@ export class SupernetStage {
         step.assign(tf.maximum(tf.div(tf.mul(meanAbs, 2), Math.sqrt(wr.qp)), 1e-6));
       });
     }
-    if (this.inputStep) {
-      const m = tf.tidy(() => tf.mean(tf.abs(x)));
+    const setStep = (step: tf.Variable, t: tf.Tensor): void => {
+      const m = tf.tidy(() => tf.mean(tf.abs(t)));
       const meanAbs = m.dataSync()[0] ?? 0;
       m.dispose();
-      const s = this.inputStep;
-      const r = this.aRange;
-      tf.tidy(() => s.assign(tf.tensor1d([lsqInitialStep(meanAbs, r)])));
+      const r = this.aRange as QuantRange;
+      tf.tidy(() => step.assign(tf.tensor1d([lsqInitialStep(meanAbs, r)])));
+    };
+    if (this.inputStep) setStep(this.inputStep, x);
+    // Inner activations of blocks at full width, each calibrated after the ones before it.
+    for (const b of this.branches) {
+      b.inner.forEach((a, i) => {
+        if (!a.step) return;
+        const h = tf.tidy(() => {
+          let t = this.quantInput(x);
+          for (let j = 0; j <= i; j++) {
+            t = tf.relu(this.conv(t, b.matrices[j] as BranchMatrix, (b.matrices[j] as BranchMatrix).stride));
+            if (j < i) t = this.quantInner(t, b.inner[j] as InnerActivation);
+          }
+          return t;
+        });
+        setStep(a.step, h);
+        h.dispose();
+      });
     }
   }
 
@@ -239,6 +301,28 @@ export class SupernetStage {
     if (!this.inputStep || !this.aRange) return x;
     const [h, w, c] = this.inShape;
     return lsqQuantize(x, this.inputStep, this.aRange, 1 / Math.sqrt(h * w * c * this.aRange.qp)) as tf.Tensor4D;
+  }
+
+  private quantInner(x: tf.Tensor4D, a: InnerActivation): tf.Tensor4D {
+    if (!a.step || !this.aRange) return x;
+    return lsqQuantize(x, a.step, this.aRange, 1 / Math.sqrt(a.features * this.aRange.qp)) as tf.Tensor4D;
+  }
+
+  private branchOf(o: LayerChoice): Branch {
+    return this.branches.find((b) => b.op === o.op && b.kernel === o.kernel) as Branch;
+  }
+
+  /**
+   * A branch's main path. `innerMask[i]` (a [width] vector) multiplies the inner activation i
+   * before it is quantised: a 0/1 mask for one option, a weighted average of masks in a mixture.
+   */
+  private mainPath(xq: tf.Tensor4D, b: Branch, innerMask: readonly tf.Tensor[]): tf.Tensor4D {
+    let h = xq;
+    b.matrices.forEach((m, i) => {
+      h = this.conv(h, m, m.stride);
+      if (i < b.matrices.length - 1) h = this.quantInner(tf.mul(tf.relu(h), innerMask[i] as tf.Tensor) as tf.Tensor4D, b.inner[i] as InnerActivation);
+    });
+    return h;
   }
 
   private conv(x: tf.Tensor4D, p: { weight: tf.Variable; bias: tf.Variable; step: tf.Variable | undefined }, stride: number): tf.Tensor4D {
@@ -275,24 +359,34 @@ export class SupernetStage {
     const cin = this.inShape[2];
     const parts: tf.Tensor4D[] = [];
     let proj: tf.Tensor4D | undefined;
+    const n = this.options.length;
+    const pRow = p.reshape([1, n]);
+    // p @ S with S [options, width] holding each listed option's channel mask (zero rows elsewhere).
+    // (tf.gather's gradient needs UnsortedSegmentSum, which the wasm backend lacks.)
+    const maskOf = (ws: Branch['widths'], width: number, widthOf: (out: number) => number): tf.Tensor => {
+      const sel = new Float32Array(n * width);
+      for (const wd of ws) for (let ch = 0; ch < Math.min(widthOf(wd.out), width); ch++) sel[wd.index * width + ch] = 1;
+      return tf.matMul(pRow, tf.tensor2d(sel, [n, width])).reshape([width]);
+    };
+    const same = (out: number): number => out;
     for (const b of this.branches) {
-      const y = this.conv(xq, b, this.stride);
-      const direct = b.widths.filter((wd) => b.op === 'conv' || !this.usesProjection(wd.out));
-      const viaProj = b.op === 'residual' ? b.widths.filter((wd) => this.usesProjection(wd.out)) : [];
-      // p @ S with S [options, cmax] holding each listed option's channel mask (zero rows elsewhere).
-      // (tf.gather's gradient needs UnsortedSegmentSum, which the wasm backend lacks.)
-      const mask = (ws: typeof b.widths): tf.Tensor => {
-        const sel = new Float32Array(this.options.length * this.outChannels);
-        for (const wd of ws) for (let ch = 0; ch < Math.min(wd.out, this.outChannels); ch++) sel[wd.index * this.outChannels + ch] = 1;
-        return tf.matMul(p.reshape([1, this.options.length]), tf.tensor2d(sel, [this.options.length, this.outChannels])).reshape([this.outChannels]);
-      };
+      // Inner masks: the probability-weighted average of this branch's widths (FBNetV2).
+      let innerMask: tf.Tensor[] = [];
+      if (b.inner.length > 0) {
+        const branchP = tf.maximum(tf.sum(maskOf(b.widths, 1, () => 1)), 1e-12);
+        innerMask = b.inner.map((a) => tf.div(maskOf(b.widths, a.max, a.widthOf), branchP));
+      }
+      const y = this.mainPath(xq, b, innerMask);
+      const residual = isResidual(b.op);
+      const direct = b.widths.filter((wd) => !residual || !this.usesProjection(wd.out));
+      const viaProj = residual ? b.widths.filter((wd) => this.usesProjection(wd.out)) : [];
       if (direct.length > 0) {
-        const pre = b.op === 'residual' ? tf.add(y, xq) : y;
-        parts.push(tf.mul(tf.relu(pre), mask(direct)));
+        const pre = residual ? tf.add(y, xq) : y;
+        parts.push(tf.mul(tf.relu(pre), maskOf(direct, this.outChannels, same)));
       }
       if (viaProj.length > 0 && this.projection) {
         proj ??= this.conv(xq, this.projection, this.stride);
-        parts.push(tf.mul(tf.relu(tf.add(y, proj)), mask(viaProj)));
+        parts.push(tf.mul(tf.relu(tf.add(y, proj)), maskOf(viaProj, this.outChannels, same)));
       }
     }
     if (this.identityIndex >= 0) {
@@ -309,9 +403,10 @@ export class SupernetStage {
     if (!o) throw new RangeError(`option ${option} of ${this.options.length}`);
     if (o.op === 'identity') return this.padChannels(x);
     const xq = this.quantInput(x);
-    const b = this.branches.find((br) => br.op === o.op && br.kernel === o.kernel) as Branch;
-    let y = this.conv(xq, b, this.stride);
-    if (o.op === 'residual') y = tf.add(y, this.usesProjection(o.out) && this.projection ? this.conv(xq, this.projection, this.stride) : xq);
+    const b = this.branchOf(o);
+    const innerMask = b.inner.map((a) => tf.tensor1d(Array.from({ length: a.max }, (_, ch) => (ch < a.widthOf(o.out) ? 1 : 0))));
+    let y = this.mainPath(xq, b, innerMask);
+    if (isResidual(o.op)) y = tf.add(y, this.usesProjection(o.out) && this.projection ? this.conv(xq, this.projection, this.stride) : xq);
     const out = tf.relu(y);
     return o.out === this.outChannels ? out : tf.mul(out, tf.tensor1d(this.maskRow(o.out)));
   }
@@ -338,6 +433,10 @@ export class SupernetStage {
     this.disposed = true;
     for (const p of this.named) p.variable.dispose();
   }
+}
+
+function isResidual(op: string): boolean {
+  return op === 'residual' || op === 'resblock' || op === 'bottleneck';
 }
 
 /**

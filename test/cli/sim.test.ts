@@ -77,7 +77,9 @@ describe('cimbench sim', () => {
 
   it('rejects bad input with one clear line naming the file and field (exit 2)', () => {
     const valid = JSON.parse(readFileSync(fmMacro, 'utf8'));
-    badInput(['sim', '--network', writeSpec('missing.json', { ...valid, classes: undefined })], /missing\.json: classes/);
+    badInput(['sim', '--network', writeSpec('missing.json', { ...valid, classes: undefined })], /missing\.json: classes: missing \(expected number\)/);
+    badInput(['sim', '--network', fmMacro, '--hardware', 'no-such-macro'], /no hardware profile preset "no-such-macro" \(presets: multitile-256, nas4cim-macro/);
+    badInput(['sim', '--network', fmMacro, '--hardware', writeSpec('empty-profile.json', {})], /empty-profile\.json: name: missing \(expected string\); array: missing \(expected object\); weights: missing \(expected object\) \(and \d+ more problems; --json lists them all\)/);
     badInput(
       ['sim', '--network', writeSpec('negative.json', { ...valid, layers: [{ op: 'conv', kernel: 3, out: -16 }, ...valid.layers.slice(1)] })],
       /negative\.json: layers\[0\]\.out/,

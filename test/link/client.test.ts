@@ -8,8 +8,8 @@ import { maxProgramCells, encodeErrorBody } from '../../src/link/messages.js';
 import { CellStatus, EventCode, Flag } from '../../src/link/protocol.js';
 import { classifyOpenError, serialTransport } from '../../src/link/transports/serial.js';
 import { inProcessBinding, inProcessTransport, type InProcessDevice } from '../../src/link/transports/in-process.js';
-import type { LinkEvent } from '../../src/link/chip-link.js';
-import { createTestDevice, FaultyDevice, TEST_IDENTITY, TestMacro } from './helpers/test-macro.js';
+import { DeviceStateUnknownError, type LinkEvent } from '../../src/link/chip-link.js';
+import { ConcurrencyProbe, createTestDevice, FaultyDevice, TEST_IDENTITY, TestMacro } from './helpers/test-macro.js';
 import { VECTOR_NETWORK } from './helpers/vectors.js';
 
 const isLinkError = (code: string) => (e: unknown) => e instanceof LinkError && e.code === code;
@@ -109,16 +109,40 @@ test('a silent device gives TIMEOUT after the retries, with advice', async () =>
   await client.close();
 });
 
-test('the window keeps the device queue from overflowing; split and delayed bytes are fine', async () => {
-  const { client, faulty } = await setup({ cellDelayMs: 0, window: 8 });
+/** A client behind a ConcurrencyProbe that records how many requests were outstanding at once. */
+async function probed(deviceWindow: number, clientWindow: number) {
+  const { endpoint, macro } = createTestDevice({ progressIntervalMs: 5, window: deviceWindow, maxPayload: 512 });
+  const faulty = new FaultyDevice(endpoint);
+  const probe = new ConcurrencyProbe(faulty);
+  const client = new MacroClient(inProcessTransport(probe), { timeoutMs: 200, retries: 4, window: clientWindow });
+  await client.connect();
+  return { client, probe, faulty, macro };
+}
+
+test('the window keeps several requests in flight, never more than min(host, device window); split and delayed bytes are fine', async () => {
+  // Device window 4 caps a host window of 8.
+  const { client, probe, faulty } = await probed(4, 8);
   faulty.faults.chunk = 7;
   faulty.faults.delayMs = 2;
-  const region = (i: number) => ({ array: 0, row: i * 4, col: 0, rows: 4, cols: 64 });
+  const region = (i: number) => ({ array: 0, row: i * 4, col: 0, rows: 4, cols: 16 });
   const reads = await Promise.all(Array.from({ length: 12 }, (_, i) => client.readCells(region(i))));
   assert.equal(reads.length, 12);
-  const c = await client.getCounters();
-  assert.equal(c.busyRejects, 0, 'host window = min(own, device window) so BUSY never happens');
+  assert.equal(probe.requests, 12);
+  assert.equal(probe.maxOutstanding, 4, 'four requests were outstanding at once, and never more');
+  assert.equal((await client.getCounters()).busyRejects, 0, 'so the device queue never overflowed');
   await client.close();
+
+  // A host window of 3 below the device's 4: a bulk PROGRAM pipelines exactly 3 blocks.
+  const second = await probed(4, 3);
+  const big = { array: 1, row: 0, col: 0, rows: 32, cols: 64 };
+  const blocks = tileRegion(big, maxProgramCells(512)).length;
+  const r = await second.client.program(big, ramp(32 * 64), { toleranceUs: 0.5 });
+  assert.equal(r.counts.OK, 32 * 64);
+  assert.ok(blocks > 3);
+  assert.equal(second.probe.requests, blocks);
+  assert.equal(second.probe.maxOutstanding, 3);
+  assert.equal(second.macro.programCalls, blocks);
+  await second.client.close();
 });
 
 test('CANCEL stops a long PROGRAM at a cell boundary and every cell is accounted for', async () => {
@@ -218,6 +242,83 @@ test('a reboot (new boot id) fails requests in flight with DISCONNECTED and emit
   assert.deepEqual(reboot, { type: 'reboot', previousBootId: endpoint.bootId, bootId: fresh.bootId });
   assert.equal(client.info?.bootId, fresh.bootId);
   assert.ok((await client.ping()) >= 0, 'the link is usable after the reboot');
+  await client.close();
+});
+
+test('a power cycle mid-PROGRAM: no queued block reaches the new boot; PROGRAM is refused until the read-back is acknowledged', async () => {
+  // 256-byte payloads: 16x16 cells become 16 one-row blocks, window 2, so most blocks wait for a slot.
+  const { endpoint } = createTestDevice({ cellDelayMs: 1, progressIntervalMs: 5, maxPayload: 256 });
+  const faulty = new FaultyDevice(endpoint);
+  const client = new MacroClient(inProcessTransport(faulty), { timeoutMs: 200, retries: 4, window: 2, reconnect: { attempts: 10, delayMs: 20 } });
+  await client.connect();
+  const region = { array: 0, row: 0, col: 0, rows: 16, cols: 16 };
+  const blocks = tileRegion(region, maxProgramCells(256)).length;
+  assert.equal(blocks, 16);
+  let cycled = false;
+  const freshMacro = new TestMacro({ cellDelayMs: 1 });
+  const fresh = new DeviceEndpoint({ backend: freshMacro, testClock: true, maxPayload: 256 });
+  const p = client.program(region, ramp(256), {
+    onProgress: (done) => {
+      if (!cycled && done >= 5) {
+        cycled = true;
+        faulty.target = fresh;
+        faulty.unplug('power cycle');
+      }
+    },
+  });
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(cycled);
+  assert.ok(isLinkError('DISCONNECTED')(err), String(err));
+  const details = (err as LinkError).details!;
+  assert.equal(details.rebooted, true);
+  assert.equal(details.blocks, blocks);
+  assert.equal(details.blocksDone, 0);
+  // Give any block that might still be queued every chance to go out.
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(freshMacro.programCalls, 0, 'no block of the interrupted PROGRAM ran on the new boot');
+  assert.equal(freshMacro.pulsesApplied, 0);
+  assert.deepEqual(client.stateUnknown, { previousBootId: endpoint.bootId, bootId: fresh.bootId });
+
+  // State unknown: PROGRAM is refused without sending anything; reads still work.
+  const rxBefore = (await client.getCounters()).rxFrames!;
+  await assert.rejects(
+    client.program(region, ramp(256)),
+    (e: unknown) => e instanceof DeviceStateUnknownError && e.code === 'DISCONNECTED' && e.details?.stateUnknown === true && /acknowledgeStateReadBack/.test(e.message),
+  );
+  assert.equal((await client.getCounters()).rxFrames!, rxBefore + 1, 'only the GET_COUNTERS itself reached the device');
+  assert.equal(freshMacro.programCalls, 0);
+  const back = await client.readCells(region);
+  assert.equal(back.length, 256);
+  assert.equal(client.stateUnknown?.bootId, fresh.bootId, 'a read alone does not clear the condition');
+
+  // Acknowledging a stale boot id is refused; the current one re-enables PROGRAM.
+  assert.throws(() => client.acknowledgeStateReadBack(endpoint.bootId), (e: unknown) => e instanceof InputError && /not the unacknowledged reboot/.test(e.message));
+  assert.ok(client.stateUnknown);
+  client.acknowledgeStateReadBack(fresh.bootId);
+  assert.equal(client.stateUnknown, undefined);
+  const r = await client.program(region, ramp(256), { toleranceUs: 0.5 });
+  assert.equal(r.counts.OK, 256);
+  assert.equal(freshMacro.programCalls, blocks);
+  await client.close();
+});
+
+test('a reboot between operations (nothing in flight) still requires a read-back before PROGRAM', async () => {
+  const { client, faulty, endpoint } = await setup();
+  const fresh = new DeviceEndpoint({ backend: new TestMacro(), testClock: true });
+  faulty.target = fresh;
+  const reconnected = new Promise<void>((resolve) => client.on((e) => e.type === 'reconnect' && resolve()));
+  faulty.unplug('power cycle while idle');
+  await reconnected;
+  assert.ok((await client.ping()) >= 0);
+  assert.deepEqual(client.stateUnknown, { previousBootId: endpoint.bootId, bootId: fresh.bootId });
+  const one = { array: 0, row: 0, col: 0, rows: 1, cols: 1 };
+  await assert.rejects(client.program(one, new Float32Array([50])), DeviceStateUnknownError);
+  await client.readCells(one);
+  client.acknowledgeStateReadBack(fresh.bootId);
+  assert.equal((await client.program(one, new Float32Array([50]), { toleranceUs: 0.5 })).counts.OK, 1);
   await client.close();
 });
 

@@ -6,12 +6,13 @@ import { CimbenchError } from '../../src/common/errors.js';
 import { loadFashionMnistSubset, takeDataset } from '../../src/nn/datasets.js';
 import { SpecNetwork } from '../../src/nn/model.js';
 import { DataParallelPool } from '../../src/nn/parallel.js';
-import { evaluate, gatherBatch, learningRateAt, shardGradients, trainNetwork } from '../../src/nn/train.js';
+import { augmentBatch, evaluate, gatherBatch, learningRateAt, shardGradients, trainNetwork } from '../../src/nn/train.js';
+import { Rng } from '../../src/common/rng.js';
 import type { BatchInfo, EpochInfo } from '../../src/nn/train.js';
 import { NetworkSpecSchema } from '../../src/spec/schema.js';
 import { maxAbs, maxAbsDiff, useBackend } from './helpers.js';
 
-const fmMacro = NetworkSpecSchema.parse(JSON.parse(readFileSync(new URL('../../fixtures/networks/fm-macro.json', import.meta.url), 'utf8')));
+const fmSmall = NetworkSpecSchema.parse(JSON.parse(readFileSync(new URL('../../fixtures/networks/fm-small.json', import.meta.url), 'utf8')));
 const quant = { weightBits: 4, activationBits: 8 };
 const data = loadFashionMnistSubset();
 
@@ -33,7 +34,7 @@ test('same seed, same data: identical parameters; callbacks report every batch a
   for (let r = 0; r < 2; r++) {
     batches = [];
     epochs = [];
-    const net = new SpecNetwork(fmMacro, { quant, seed: 7 });
+    const net = new SpecNetwork(fmSmall, { quant, seed: 7 });
     const result = await trainNetwork(net, small, {
       epochs: 2,
       batchSize: 64,
@@ -57,9 +58,9 @@ test('same seed, same data: identical parameters; callbacks report every batch a
   assert.ok(batches.every((b) => Number.isFinite(b.loss) && b.learningRate > 0));
 });
 
-test('quantisation-aware training learns: fm-macro, 4-bit weights, 8-bit inputs, subset, 2 replicas', async (t) => {
+test('quantisation-aware training learns: fm-small, 4-bit weights, 8-bit inputs, subset, 2 replicas', async (t) => {
   await useBackend('wasm');
-  const net = new SpecNetwork(fmMacro, { quant, seed: 1 });
+  const net = new SpecNetwork(fmSmall, { quant, seed: 1 });
   const before = evaluate(net, data.test);
   await trainNetwork(net, data.train, { epochs: 3, batchSize: 64, learningRate: 4e-3, seed: 1, workers: 2 });
   const after = evaluate(net, data.test);
@@ -72,7 +73,7 @@ test('quantisation-aware training learns: fm-macro, 4-bit weights, 8-bit inputs,
 
 test('data-parallel workers: averaged shard gradients equal the whole-batch gradient', async () => {
   await useBackend('wasm');
-  const net = new SpecNetwork(fmMacro, { quant, seed: 2 });
+  const net = new SpecNetwork(fmSmall, { quant, seed: 2 });
   const order = Int32Array.from({ length: 96 }, (_, i) => 95 - i);
   const cal = gatherBatch(data.train, order, 0, 96);
   const x = tf.tensor4d(cal.images, [96, 28, 28, 1]);
@@ -81,7 +82,7 @@ test('data-parallel workers: averaged shard gradients equal the whole-batch grad
   const whole = shardGradients(net, cal.images, cal.labels, 0);
   const pool = await DataParallelPool.start(net, 1, 'wasm');
   try {
-    const split = await pool.step(net, data.train, order, 0, 96, 0);
+    const split = await pool.step(net, cal.images, cal.labels, 0);
     assert.ok(Math.abs(split.loss - whole.loss) < 1e-5, `loss ${split.loss} vs ${whole.loss}`);
     assert.ok(maxAbsDiff(split.grads, whole.grads) < 1e-4 * Math.max(1, maxAbs(whole.grads)), 'gradients differ');
   } finally {
@@ -90,9 +91,48 @@ test('data-parallel workers: averaged shard gradients equal the whole-batch grad
   net.dispose();
 });
 
+test('augmentation shifts with zero fill and mirrors, seeded', () => {
+  const h = 3;
+  const w = 4;
+  const img = Float32Array.from({ length: 2 * h * w }, (_, i) => i + 1);
+  const a = img.slice();
+  const b = img.slice();
+  augmentBatch(a, 2, h, w, 1, { shift: 1, flip: true }, new Rng(5));
+  augmentBatch(b, 2, h, w, 1, { shift: 1, flip: true }, new Rng(5));
+  assert.deepEqual(a, b, 'same seed, same augmentation');
+  // Mirror only: each row reversed.
+  const m = img.slice(0, h * w);
+  const rng = new Rng(1);
+  let flipped = 0;
+  for (let t = 0; t < 20; t++) {
+    const x = m.slice();
+    augmentBatch(x, 1, h, w, 1, { shift: 0, flip: true }, rng);
+    if (x[0] === m[w - 1]) {
+      flipped++;
+      for (let y = 0; y < h; y++) for (let c = 0; c < w; c++) assert.equal(x[y * w + c], m[y * w + (w - 1 - c)]);
+    } else assert.deepEqual(x, m);
+  }
+  assert.ok(flipped > 3 && flipped < 17, `mirrored ${flipped} of 20`);
+  // A shift moves pixels and fills with zeros; no pixel value is invented.
+  const s = m.slice();
+  augmentBatch(s, 1, h, w, 1, { shift: 1, flip: false }, new Rng(3));
+  for (const v of s) assert.ok(v === 0 || m.includes(v));
+});
+
+test('an epoch longer than the training set makes several shuffled passes', async () => {
+  await useBackend('wasm');
+  const net = new SpecNetwork(fmSmall, { quant, seed: 4 });
+  const small = takeDataset(data.train, 40);
+  const seen: number[] = [];
+  const r = await trainNetwork(net, small, { epochs: 1, batchSize: 50, imagesPerEpoch: 100, onBatchEnd: (b) => void seen.push(b.batch) });
+  assert.equal(r.images, 100);
+  assert.deepEqual(seen, [0, 1]);
+  net.dispose();
+});
+
 test('an aborted signal stops training with ABORTED; a diverging input shape is an InputError', async () => {
   await useBackend('wasm');
-  const net = new SpecNetwork(fmMacro, { quant, seed: 2 });
+  const net = new SpecNetwork(fmSmall, { quant, seed: 2 });
   const ac = new AbortController();
   ac.abort();
   await assert.rejects(trainNetwork(net, takeDataset(data.train, 64), { epochs: 1, signal: ac.signal }), (e: unknown) => e instanceof CimbenchError && e.code === 'ABORTED');
@@ -104,7 +144,7 @@ test('an aborted signal stops training with ABORTED; a diverging input shape is 
 test('training, evaluation and dispose leave no tensors behind', async () => {
   await useBackend('wasm');
   const before = tf.memory().numTensors;
-  const net = new SpecNetwork(fmMacro, { quant, seed: 3 });
+  const net = new SpecNetwork(fmSmall, { quant, seed: 3 });
   const counts: number[] = [];
   await trainNetwork(net, takeDataset(data.train, 128), {
     epochs: 2,

@@ -1,23 +1,23 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { CimbenchError } from '../../src/common/errors.js';
 import { hardwareProfilePath, loadHardwareProfile } from '../../src/hardware/index.js';
 import { fashionMnistSubsetDir, initBackend } from '../../src/nn/index.js';
-import { loadSearchSpace, presetWeights, runSearch, type Budget, type SearchConfig, type SearchHooks } from '../../src/search/index.js';
+import { BudgetSchema, loadSearchSpace, presetWeights, runSearch, type Budget, type SearchConfig, type SearchHooks } from '../../src/search/index.js';
 import { openDatabase, SearchRuns } from '../../src/store/index.js';
 
 /** Seconds, not minutes: every stage runs, on a few hundred images of the committed subset. */
-const micro: Budget = {
+const micro: Budget = BudgetSchema.parse({
   teacher: { epochs: 1, imagesPerEpoch: 256, batchSize: 64, learningRate: 3e-3 },
   teacherEvalImages: 200,
   warmup: { imagesPerStage: 64, batchSize: 32, lambda: 1, learningRate: 3e-3, alphaLearningRate: 0.05 },
   hardware: { samples: 600, topK: 10 },
   nsga2: { population: 4, generations: 1, validationImages: 100 },
-  retrain: { epochs: 2, imagesPerEpoch: 256, batchSize: 64, learningRate: 5e-3 },
-};
+  retrain: { epochs: 2, imagesPerEpoch: 256, batchSize: 64, learningRate: 5e-3, augment: { shift: 2, flip: true } },
+});
 
 const hwPath = hardwareProfilePath('nas4cim-macro');
 function config(method: SearchConfig['method'], preset = 'accuracy'): SearchConfig {
@@ -128,6 +128,38 @@ describe('search pipeline (micro budget, committed FashionMNIST subset)', () => 
     assert.equal(m.edpMsMj, Math.min(...pareto.front.map((c: any) => c.edpMsMj)));
     assert.deepEqual(Object.keys(m.stageSeconds), ['supernet', 'nsga2', 'retrain', 'evaluate']);
     assert.equal(runs.list().find((r) => r.outDir === dir)?.method, 'spos-nsga2');
+  });
+
+  it('searches a user-defined JSON space with resblock and bottleneck operators, both methods', async () => {
+    const spaceFile = join(root, 'blocks-space.json');
+    writeFileSync(
+      spaceFile,
+      JSON.stringify({
+        name: 'fm-blocks',
+        dataset: 'fashion-mnist',
+        input: [28, 28, 1],
+        classes: 10,
+        kernels: [3],
+        ops: ['identity', 'resblock', 'bottleneck'],
+        channels: [8, 16],
+        strides: [2, 1],
+        head: [{ op: 'pool', kind: 'max', size: 14 }, { op: 'dense', out: 10 }],
+        bottleneckExpansion: 2,
+        provenance: 'test: a user space with block operators',
+      }),
+    );
+    for (const method of ['nas4cim', 'spos-nsga2'] as const) {
+      const dir = join(root, `blocks-${method}`);
+      const m = (await runSearch({ outDir: dir, config: { ...config(method), space: loadSearchSpace(spaceFile) }, runs })) as Record<string, any>;
+      const chosen = read(join(dir, 'chosen-spec.json'));
+      assert.ok(chosen.layers.slice(0, 2).every((l: { op: string }) => ['identity', 'resblock', 'bottleneck'].includes(l.op)), JSON.stringify(chosen.layers));
+      assert.ok(m.fits && m.testImages === 1000, method);
+      if (method === 'nas4cim') {
+        const task = read(join(dir, 'task-significance.json'));
+        assert.deepEqual(task.layers[0].options.map((o: { op: string }) => o.op), ['resblock', 'resblock', 'bottleneck', 'bottleneck']);
+        assert.deepEqual(task.layers[1].options.map((o: { op: string }) => o.op), ['identity', 'resblock', 'resblock', 'bottleneck', 'bottleneck']);
+      }
+    }
   });
 
   it('refuses to write into a non-empty output directory without force', async () => {

@@ -38,8 +38,10 @@ describe('cimbench search: bad input is one clear error and writes nothing', () 
 
   it('a macro too small for any network of the space', () => {
     const profile = JSON.parse(readFileSync(repoPath('calibration/hardware/nas4cim-macro.json'), 'utf8'));
-    profile.array.arraysPerTile = 2;
-    const path = join(root, 'two-arrays.json');
+    // One array and no sharing: every weighted layer needs an array of its own.
+    profile.array.arraysPerTile = 1;
+    profile.mapping = { ...profile.mapping, shareArrays: false };
+    const path = join(root, 'one-array.json');
     writeFileSync(path, JSON.stringify(profile));
     const out = join(root, 'nofit');
     badInput(['--space', 'fashion-mnist', '--budget', 'tiny', '--hardware', path, '--data', subset, '--out', out], 3, /DOES_NOT_FIT.*smallest fashion-mnist network.*arrays/);

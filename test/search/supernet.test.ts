@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { Rng } from '../../src/common/rng.js';
+import { NetworkSpecSchema } from '../../src/spec/index.js';
 import { buildNetwork, initBackend, trainNetwork, type ImageDataset, type SpecNetwork } from '../../src/nn/index.js';
 import {
   ddeStage,
@@ -130,6 +131,76 @@ describe('supernet stage (DDE-GSCST)', () => {
     assert.ok(tf.max(tf.abs(tf.sub(mixed, full))).dataSync()[0]! < 1e-6);
     tf.dispose([x, narrow, full, mixed]);
     stage.dispose();
+  });
+});
+
+describe('supernet blocks (resblock, bottleneck)', () => {
+  /** Slices [k, k, Cin, Cout] to the first `cin` input and `cout` output channels. */
+  function slice(v: Float32Array, shape: readonly number[], cin: number, cout: number): Float32Array {
+    const [k1, k2, ci, co] = shape as [number, number, number, number];
+    const out = new Float32Array(k1 * k2 * cin * cout);
+    let at = 0;
+    for (let a = 0; a < k1 * k2; a++) for (let i = 0; i < cin; i++) for (let o = 0; o < cout; o++) out[at++] = v[(a * ci + i) * co + o] as number;
+    return out;
+  }
+
+  for (const op of ['resblock', 'bottleneck'] as const) {
+    it(`a single ${op} path is exactly the standalone ${op} with the shared tensors sliced to its width`, () => {
+      const blocks = parseSearchSpace({ ...space, input: [6, 6, 3], kernels: [3], ops: ['identity', op], channels: [4, 8], strides: [2], bottleneckExpansion: 2 });
+      const stage = new SupernetStage({ space: blocks, layer: 0, inShape: [6, 6, 3], quant: null, seed: 5 });
+      const values = stage.getValues();
+      const shapes = new Map(stage.parameters().map((p) => [p.name, p.variable.shape]));
+      const x = tf.tensor4d(Array.from({ length: 2 * 108 }, (_, i) => ((i * 37) % 11) / 11), [2, 6, 6, 3]);
+      const options = layerOptions(blocks, 0);
+      for (const [index, o] of options.entries()) {
+        if (o.op === 'identity') continue;
+        const net = buildNetwork(
+          NetworkSpecSchema.parse({ name: 'one', input: [6, 6, 3], classes: 2, layers: [o.op === 'bottleneck' ? { op, kernel: 3, out: o.out, stride: 2, expansion: 2 } : { op, kernel: 3, out: o.out, stride: 2 }, { op: 'gap' }, { op: 'dense', out: 2 }] }),
+          { seed: 1 },
+        );
+        const mid = Math.ceil(o.out / 2);
+        const roles: Array<[string, string, number, number]> =
+          op === 'resblock'
+            ? [['conv1', 'conv1', 3, o.out], ['conv2', 'conv2', o.out, o.out], ['projection', 'projection', 3, o.out]]
+            : [['reduce', 'reduce', 3, mid], ['spatial', 'spatial', mid, mid], ['expand', 'expand', mid, o.out], ['projection', 'projection', 3, o.out]];
+        const params = net.getParameterValues();
+        for (const [role, stageRole, cin, cout] of roles) {
+          const key = role === 'projection' ? 'stage[0].projection' : `stage[0].${op}3x3.${stageRole}`;
+          const w = values.get(`${key}.weight`) as Float32Array;
+          params.set(`layers[0].${role}.weight`, slice(w, shapes.get(`${key}.weight`) as number[], cin, cout));
+          params.set(`layers[0].${role}.bias`, (values.get(`${key}.bias`) as Float32Array).slice(0, cout));
+        }
+        net.setParameterValues(params);
+        const standalone = net.applyLayers(x, 0, 1);
+        const path = stage.forwardPath(x, index);
+        const s = standalone.arraySync() as number[][][][];
+        const q = path.arraySync() as number[][][][];
+        let maxDiff = 0;
+        for (const [b, rows] of q.entries()) for (const [y, cols] of rows.entries()) for (const [xx, ch] of cols.entries()) {
+          ch.forEach((v, c) => (maxDiff = Math.max(maxDiff, Math.abs(v - (c < o.out ? (s[b]?.[y]?.[xx]?.[c] as number) : 0)))));
+        }
+        assert.ok(maxDiff < 1e-5, `${optionLabel(o)}: max difference ${maxDiff}`);
+        // A mixture with all weight on this option is this option.
+        const onehot = tf.oneHot([index], options.length).reshape([options.length]).toFloat() as tf.Tensor1D;
+        const mixed = stage.forwardMixed(x, onehot);
+        assert.ok(tf.max(tf.abs(tf.sub(mixed, path))).dataSync()[0]! < 1e-5, `${optionLabel(o)}: one-hot mixture`);
+        tf.dispose([standalone, path, onehot, mixed]);
+        net.dispose();
+      }
+      x.dispose();
+      stage.dispose();
+    });
+  }
+
+  it('trains a quantised block stage: DDE coefficients move and steps stay positive', async () => {
+    const blocks = parseSearchSpace({ ...space, kernels: [3], ops: ['identity', 'resblock', 'bottleneck'], channels: [4], bottleneckExpansion: 2 });
+    const t = buildNetwork(teacherSpec(blocks), { seed: 3 });
+    await trainNetwork(t, data, { epochs: 1, batchSize: 32, learningRate: 1e-2, seed: 1 });
+    const { stage, result } = await ddeStage(t, blocks, 0, data, { imagesPerStage: 256, batchSize: 32, lambda: 1, learningRate: 1e-2, alphaLearningRate: 0.05, quant, seed: 4 });
+    assert.ok(result.alpha.some((a) => Math.abs(a) > 1e-3), 'alpha moved');
+    for (const p of stage.parameters()) if (p.kind === 'step') assert.ok(p.variable.dataSync().every((v) => v > 0 && Number.isFinite(v)), p.name);
+    stage.dispose();
+    t.dispose();
   });
 });
 

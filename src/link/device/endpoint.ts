@@ -33,6 +33,7 @@ import {
   encodeU64,
   encodeU8,
   firstConfigViolation,
+  withinSafeLimit,
   EVENT_SIZE,
   type DeviceConfig,
   type DeviceEvent,
@@ -48,6 +49,7 @@ import {
   ErrCode,
   EventCode,
   Flag,
+  MIN_HOST_MAX_PAYLOAD,
   MsgType,
   PROTOCOL_MAJOR,
   PROTOCOL_MINOR,
@@ -138,6 +140,8 @@ export class DeviceEndpoint implements InProcessDevice {
   readonly bootId: number;
   private readonly backend: MacroBackend;
   private readonly maxPayload: number;
+  /** Largest reply payload sent: min(own max payload, the host's HELLO host_max_payload). */
+  private replyLimit: number;
   private readonly window: number;
   private readonly testClock: boolean;
   private readonly now: () => number;
@@ -168,6 +172,7 @@ export class DeviceEndpoint implements InProcessDevice {
     this.bootId = options.bootId ?? randomBytes(4).readUInt32LE(0);
     this.config = options.config ?? DEFAULT_DEVICE_CONFIG;
     this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    this.replyLimit = this.maxPayload;
     this.window = options.window ?? Timing.DEVICE_WINDOW;
     this.testClock = options.testClock ?? false;
     this.now = options.now ?? Date.now;
@@ -231,6 +236,8 @@ export class DeviceEndpoint implements InProcessDevice {
   }
 
   private send(id: number, type: number, flags: number, payload: Uint8Array): void {
+    // Error bodies are the only replies not sized beforehand: their message is cut to fit.
+    if (flags & Flag.ERROR && payload.length > this.replyLimit) payload = payload.subarray(0, this.replyLimit);
     const wire = encodeFrame({ flags: flags | Flag.RESPONSE, type, seq: this.txSeq, requestId: id, payload });
     this.txSeq = (this.txSeq + 1) & 0xff;
     this.bump('txFrames');
@@ -306,10 +313,14 @@ export class DeviceEndpoint implements InProcessDevice {
     const p = f.payload;
     switch (f.type) {
       case MsgType.HELLO: {
-        decodeHelloRequest(p);
+        const hello = decodeHelloRequest(p);
+        if (hello.hostMaxPayload < MIN_HOST_MAX_PAYLOAD) refuse(ErrCode.OUT_OF_RANGE, `host_max_payload ${hello.hostMaxPayload} is below the minimum ${MIN_HOST_MAX_PAYLOAD}`);
+        // In force from this reply on, until the next HELLO or power-up.
+        this.replyLimit = Math.min(this.maxPayload, hello.hostMaxPayload);
         return ok(encodeHelloReply(this.info()));
       }
       case MsgType.PING:
+        this.fitsReply(p.length);
         return ok(p);
       case MsgType.GET_CONFIG:
         expectEmpty(p);
@@ -331,7 +342,7 @@ export class DeviceEndpoint implements InProcessDevice {
         return ok(encodeCounters(this.counterValues()));
       case MsgType.GET_EVENTS: {
         const req = decodeEventsRequest(p);
-        const fit = Math.floor((this.maxPayload - 8) / EVENT_SIZE);
+        const fit = Math.floor((this.replyLimit - 8) / EVENT_SIZE);
         const oldest = this.events[0]?.seq ?? this.nextEventSeq;
         const lost = req.sinceSeq < oldest && req.sinceSeq > 0 ? oldest - req.sinceSeq : 0;
         const list = this.events.filter((e) => e.seq >= req.sinceSeq).slice(0, Math.min(req.max, fit));
@@ -441,13 +452,16 @@ export class DeviceEndpoint implements InProcessDevice {
   }
 
   private fitsReply(bytes: number): void {
-    if (bytes > this.maxPayload) refuse(ErrCode.TOO_LARGE, `the reply would need ${bytes} bytes (max payload ${this.maxPayload})`);
+    if (bytes > this.replyLimit) {
+      const why = this.replyLimit < this.maxPayload ? `the host accepts replies up to ${this.replyLimit} bytes` : `max payload ${this.maxPayload}`;
+      refuse(ErrCode.TOO_LARGE, `the reply would need ${bytes} bytes (${why})`);
+    }
   }
 
   private budget(v: number, field: 'toleranceUs' | 'maxPulses' | 'maxIterations'): number {
     if (v === 0) return this.config[field];
     const [lo, hi] = SAFE_LIMITS[field];
-    if (!(v >= lo - 1e-6 && v <= hi + 1e-6)) refuse(ErrCode.LIMIT, `${field} = ${v} outside the safe limits ${lo}..${hi}`, CONFIG_FIELDS.indexOf(field));
+    if (!withinSafeLimit(field, v)) refuse(ErrCode.LIMIT, `${field} = ${v} outside the safe limits ${lo}..${hi}`, CONFIG_FIELDS.indexOf(field));
     return v;
   }
 
@@ -535,7 +549,8 @@ export class DeviceEndpoint implements InProcessDevice {
       case MsgType.LOAD_NETWORK: {
         if (!this.backend.infer) return refuse(ErrCode.UNSUPPORTED, 'this device cannot run networks');
         const chunk = decodeLoadNetworkChunk(f.payload);
-        return { ...base, total: chunk.totalLength, dropped: cancelledError, run: async () => this.loadChunk(chunk) };
+        // Progress counts document bytes: those received before this chunk, of the whole document.
+        return { ...base, done: chunk.offset, total: chunk.totalLength, dropped: cancelledError, run: async () => this.loadChunk(chunk) };
       }
       case MsgType.INFER: {
         const infer = this.backend.infer?.bind(this.backend);

@@ -4,7 +4,8 @@
  * plus seeded noise). The emulated macro with real physics (fixtures/emulated-macro) replaces it.
  */
 import { Rng } from '../../../src/common/rng.js';
-import { CellStatus } from '../../../src/link/protocol.js';
+import { FrameDecoder } from '../../../src/link/frame.js';
+import { CellStatus, Flag, MsgType } from '../../../src/link/protocol.js';
 import type { DeviceConfig, InferRequest, MvmRequest, Region } from '../../../src/link/messages.js';
 import type { NetworkProgram } from '../../../src/link/network-program.js';
 import type { MacroBackend, MacroIdentity, OperationContext, ProgramCells, ProgramJob } from '../../../src/link/device/backend.js';
@@ -264,5 +265,51 @@ export class FaultyDevice implements InProcessDevice {
     this.toHost = undefined;
     this.hangup = undefined;
     h?.(reason);
+  }
+}
+
+/**
+ * Sits between the host and a device and watches both directions at the frame level: which
+ * request ids the host has sent that have no final reply yet. `maxOutstanding` is the largest
+ * number of such requests seen at once (a PROGRESS reply is not final).
+ */
+export class ConcurrencyProbe implements InProcessDevice {
+  maxOutstanding = 0;
+  requests = 0;
+  private readonly outstanding = new Set<number>();
+  private readonly fromHost = new FrameDecoder({
+    maxPayload: 0xffff,
+    onFrame: (f) => {
+      if (f.flags & Flag.RESPONSE || f.type === MsgType.HELLO) return;
+      this.requests++;
+      this.outstanding.add(f.requestId);
+      this.maxOutstanding = Math.max(this.maxOutstanding, this.outstanding.size);
+    },
+  });
+  private readonly toHost = new FrameDecoder({
+    maxPayload: 0xffff,
+    onFrame: (f) => {
+      if ((f.flags & Flag.PROGRESS) === 0) this.outstanding.delete(f.requestId);
+    },
+  });
+
+  constructor(private readonly target: InProcessDevice) {}
+
+  get inFlightNow(): number {
+    return this.outstanding.size;
+  }
+
+  connect(toHost: (bytes: Uint8Array) => void, hangup: (reason: string) => void): InProcessConnection {
+    const inner = this.target.connect((b) => {
+      this.toHost.push(b);
+      toHost(b);
+    }, hangup);
+    return {
+      fromHost: (b) => {
+        this.fromHost.push(b);
+        inner.fromHost(b);
+      },
+      detach: () => inner.detach(),
+    };
   }
 }

@@ -18,7 +18,11 @@ export interface Vector {
   readonly direction: 'host->device' | 'device->host';
   readonly description: string;
   readonly expect: Expect;
-  /** What a device does with it when it is a request the codec accepts (e.g. UNKNOWN_TYPE). */
+  /**
+   * What the receiver does with a frame the codec accepts when that is not "decode and act":
+   * an error code the device answers with (UNKNOWN_TYPE, BAD_VERSION, BAD_LENGTH), IGNORED (the
+   * device counts badHeader and sends nothing), or HOST_REJECTS (a reply the host refuses to decode).
+   */
   readonly dispatch?: string;
   readonly wire_hex: string;
   readonly raw_hex: string;
@@ -50,6 +54,8 @@ interface Msg {
   meaning: unknown;
   version?: number;
   dispatch?: string;
+  /** Overrides the direction implied by the RESPONSE flag (a host frame that wrongly sets it). */
+  direction?: Vector['direction'];
 }
 
 const region = { array: 0, row: 4, col: 8, rows: 2, cols: 2 };
@@ -198,6 +204,45 @@ function messages(): Msg[] {
   add({ name: 'unknown_type_reply', description: 'ERROR UNKNOWN_TYPE reply to request 20 (arg = the type)', type: 0x7f, flags: R | Flag.ERROR, requestId: 20, payload: M.encodeErrorBody(unk), meaning: unk });
   const badv = { code: ErrCode.BAD_VERSION, arg: 1, message: 'device speaks protocol v1' };
   add({ name: 'bad_version_reply', description: 'ERROR BAD_VERSION reply to a v2 frame: arg = the version the device speaks', type: MsgType.HELLO, flags: R | Flag.ERROR, requestId: 21, payload: M.encodeErrorBody(badv), meaning: badv });
+
+  // Progress of every long operation: u32 done, u32 total, in the operation's unit (PROTOCOL.md 3.3-3.6).
+  const progressOf = (name: string, type: number, requestId: number, done: number, total: number, unit: string): void => {
+    add({ name, description: `PROGRESS reply: ${done} of ${total} ${unit} done`, type, flags: R | Flag.PROGRESS, requestId, payload: M.encodeProgress({ done, total }), meaning: { done, total } });
+  };
+  progressOf('read_cells_progress', MsgType.READ_CELLS, 12, 2, 4, 'cells read');
+  progressOf('mvm_progress', MsgType.MVM, 13, 1, 2, 'bit planes applied and digitised');
+  progressOf('load_network_progress', MsgType.LOAD_NETWORK, 14, 0, doc.length, 'document bytes received (this chunk not yet stored)');
+  progressOf('infer_progress', MsgType.INFER, 15, 1, 2, 'images');
+
+  // Well-framed requests whose payload is wrong: the codec accepts them, the device answers BAD_LENGTH.
+  const badLength = (name: string, description: string, type: number, payload: Uint8Array, defect: string): void => {
+    add({ name, description, type, flags: 0, requestId: 30 + out.length, payload, meaning: { defect }, dispatch: 'BAD_LENGTH' });
+  };
+  badLength('program_request_bad_length', 'PROGRAM of a 2x2 region carrying 3 targets (32 bytes instead of 36)', MsgType.PROGRAM, M.encodeProgramRequest(prog).subarray(0, 32), '2x2 region needs 20 + 4 * 4 = 36 bytes');
+  badLength('get_config_request_bad_length', 'GET_CONFIG with one stray byte (the payload must be empty)', MsgType.GET_CONFIG, new Uint8Array([0x01]), 'payload must be empty');
+  badLength('read_cells_request_bad_length', 'READ_CELLS with 11 bytes: the u16 averages lacks its high byte', MsgType.READ_CELLS, M.encodeReadCellsRequest(read).subarray(0, 11), 'READ_CELLS request is exactly 12 bytes');
+  badLength('safe_state_request_bad_mode', 'SAFE_STATE mode 2: a bad enum value is a BAD_LENGTH too', MsgType.SAFE_STATE, M.encodeU8(2), 'mode must be 0 or 1');
+  const badLen = { code: ErrCode.BAD_LENGTH, arg: 0, message: 'PROGRAM request: 4 bytes missing' };
+  add({ name: 'program_error_bad_length', description: 'ERROR BAD_LENGTH reply to program_request_bad_length', type: MsgType.PROGRAM, flags: R | Flag.ERROR, requestId: out.find((m) => m.name === 'program_request_bad_length')!.requestId, payload: M.encodeErrorBody(badLen), meaning: badLen });
+  // A reply with a bad payload: the host refuses it (PROTOCOL error) exactly like the device refuses requests.
+  const shortRead = M.encodeReadCellsReply(readReply).subarray(0, 16);
+  add({ name: 'read_cells_reply_bad_length', description: 'READ_CELLS reply whose count says 4 values but carries 3: the host rejects it', type: MsgType.READ_CELLS, flags: R, requestId: 12, payload: shortRead, meaning: { defect: 'count 4 needs 4 + 4 * 4 = 20 bytes' }, dispatch: 'HOST_REJECTS' });
+  // A host frame that sets RESPONSE: the device counts badHeader and does not answer.
+  add({ name: 'host_frame_response_flag', description: 'PING sent by a host with the RESPONSE flag set: the device counts badHeader and ignores it', type: MsgType.PING, flags: R, requestId: 29, payload: ping, meaning: { echo: [1, 2, 3, 4] }, dispatch: 'IGNORED', direction: 'host->device' });
+
+  // One ERROR reply for every code of the error table not shown above.
+  const errorReply = (name: string, type: number, requestId: number, code: number, arg: number, message: string, description: string): void => {
+    const body = { code, arg, message };
+    add({ name, description, type, flags: R | Flag.ERROR, requestId, payload: M.encodeErrorBody(body), meaning: body });
+  };
+  errorReply('program_error_out_of_range', MsgType.PROGRAM, 40, ErrCode.OUT_OF_RANGE, 3, 'target[3] = 55 uS outside 2..40 uS', 'ERROR OUT_OF_RANGE: cell 3 of the block has a target outside the conductance range (arg = cell index)');
+  errorReply('read_cells_error_safe_state', MsgType.READ_CELLS, 41, ErrCode.SAFE_STATE, 0, 'the device is in SAFE_STATE', 'ERROR SAFE_STATE: an array operation while the drivers are off');
+  errorReply('advance_clock_error_unsupported', MsgType.ADVANCE_CLOCK, 42, ErrCode.UNSUPPORTED, 0, 'ADVANCE_CLOCK is a test-only capability', 'ERROR UNSUPPORTED: a real chip refuses the test-only ADVANCE_CLOCK');
+  errorReply('read_cells_error_cancelled', MsgType.READ_CELLS, 43, ErrCode.CANCELLED, 0, 'stopped by CANCELLED', 'ERROR CANCELLED: final reply of a READ_CELLS stopped by CANCEL');
+  errorReply('load_network_error_bad_network', MsgType.LOAD_NETWORK, 44, ErrCode.BAD_NETWORK, 0, 'document CRC-32 does not match the network id', 'ERROR BAD_NETWORK: the uploaded document failed its CRC, JSON, schema or placement check');
+  errorReply('infer_error_no_network', MsgType.INFER, 45, ErrCode.NO_NETWORK, 0, 'no network 0xdeadbeef is loaded', 'ERROR NO_NETWORK: INFER names a network the device does not hold');
+  errorReply('read_cells_error_too_large', MsgType.READ_CELLS, 46, ErrCode.TOO_LARGE, 0, 'the reply would need 4100 bytes', 'ERROR TOO_LARGE: the reply would exceed the payload limit');
+  errorReply('mvm_error_internal', MsgType.MVM, 47, ErrCode.INTERNAL, 0, 'ADC calibration fault', 'ERROR INTERNAL: a firmware fault');
   return out;
 }
 
@@ -206,7 +251,7 @@ function fromMsg(m: Msg): Vector {
   const wire = new Uint8Array([...cobsEncode(raw), 0]);
   return {
     name: m.name,
-    direction: m.flags & Flag.RESPONSE ? 'device->host' : 'host->device',
+    direction: m.direction ?? (m.flags & Flag.RESPONSE ? 'device->host' : 'host->device'),
     description: m.description,
     expect: 'ok',
     ...(m.dispatch ? { dispatch: m.dispatch } : {}),
