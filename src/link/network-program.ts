@@ -128,8 +128,12 @@ export type NetworkProgram = z.output<typeof NetworkProgramSchema>;
 export type NetworkProgramInput = z.input<typeof NetworkProgramSchema>;
 export type Placement = z.output<typeof PlacementSchema>;
 
-/** Device-side check that every tile fits the chip; returns a message naming the tile, or undefined. */
+/**
+ * Device-side check that every tile fits the chip and no two tiles claim the same cell (tiles of
+ * different layers may share an array, side by side); returns a message naming the tile, or undefined.
+ */
 export function checkPlacementsFit(p: NetworkProgram, geometry: { arrays: number; rows: number; cols: number }): string | undefined {
+  const placed = new Map<number, Array<{ where: string; tile: Placement }>>();
   for (let i = 0; i < p.layers.length; i++) {
     const layer = p.layers[i];
     if (!layer) continue;
@@ -144,6 +148,15 @@ export function checkPlacementsFit(p: NetworkProgram, geometry: { arrays: number
         if (t.row + t.rows > geometry.rows || t.col + t.cols > geometry.cols) {
           return `${where}: tile ${t.rows}x${t.cols} at (${t.row}, ${t.col}) exceeds the ${geometry.rows}x${geometry.cols} array`;
         }
+        const onArray = placed.get(t.array) ?? [];
+        for (const other of onArray) {
+          const o = other.tile;
+          if (t.row < o.row + o.rows && o.row < t.row + t.rows && t.col < o.col + o.cols && o.col < t.col + t.cols) {
+            return `${where}: tile ${t.rows}x${t.cols} at (${t.row}, ${t.col}) of array ${t.array} overlaps ${other.where}`;
+          }
+        }
+        onArray.push({ where, tile: t });
+        placed.set(t.array, onArray);
       }
     }
   }

@@ -9,7 +9,7 @@ import { analyzeNetwork } from '../spec/analyze.js';
 import { NetworkSpecSchema, PaddingSchema } from '../spec/schema.js';
 import type { NetworkSpec } from '../spec/schema.js';
 import { buildLayersModel } from './layers-model.js';
-import type { SpecNetwork } from './model.js';
+import { SpecNetwork } from './model.js';
 import { quantizeToLevels, weightRange } from './quant.js';
 
 /**
@@ -343,4 +343,42 @@ export async function loadExportedNetwork(dir: string): Promise<ExportedNetwork>
   const model = await loadLayersModelFromDir(dir);
   const image = existsSync(join(dir, EXPORT_FILES.imageIndex)) ? loadWeightImage(dir) : undefined;
   return { spec, model, image };
+}
+
+/**
+ * A float network that exportNetwork wrote (spec.json + model.json + weights), rebuilt as a
+ * trainable SpecNetwork: each weight matrix `l<i>_<role>` of the Layers model becomes
+ * `layers[i].<role>.weight/bias` (same HWIO / [in, out] layout). Used to reuse a trained teacher.
+ * Quantised exports are refused: their effective weights have lost the LSQ steps they were trained with.
+ */
+export async function importFloatNetwork(dir: string, options: { seed?: number } = {}): Promise<SpecNetwork> {
+  const exported = await loadExportedNetwork(dir);
+  try {
+    if (exported.model.layers.some((l) => l.getClassName() === 'CimActQuant')) {
+      throw new InputError('INVALID_INPUT', 'is a quantised network; only float networks (a teacher) can be imported for training', { where: dir });
+    }
+    const net = new SpecNetwork(exported.spec, { seed: options.seed ?? 1 });
+    const values = new Map<string, Float32Array>();
+    for (const m of net.matrices) {
+      const name = `l${m.layer}_${m.role}`;
+      let layer: tf.layers.Layer;
+      try {
+        layer = exported.model.getLayer(name);
+      } catch {
+        net.dispose();
+        throw new InputError('INVALID_INPUT', `model.json has no layer ${name} for ${exported.spec.name}`, { where: join(dir, EXPORT_FILES.model) });
+      }
+      const [kernel, bias] = layer.getWeights();
+      if (!kernel || !bias) {
+        net.dispose();
+        throw new InputError('INVALID_INPUT', `layer ${name} has no kernel and bias`, { where: join(dir, EXPORT_FILES.model) });
+      }
+      values.set(`layers[${m.layer}].${m.role}.weight`, kernel.dataSync() as Float32Array);
+      values.set(`layers[${m.layer}].${m.role}.bias`, bias.dataSync() as Float32Array);
+    }
+    net.setParameterValues(values, join(dir, EXPORT_FILES.model));
+    return net;
+  } finally {
+    exported.model.dispose();
+  }
 }

@@ -25,6 +25,7 @@ export {
   buildWeightImage,
   EXPORT_FILES,
   exportNetwork,
+  importFloatNetwork,
   loadExportedNetwork,
   loadLayersModelFromDir,
   loadWeightImage,

@@ -31,6 +31,7 @@ export {
   defaultWorkers,
   loadSearchData,
   OUTPUT_FILES,
+  checkTeacherDir,
   runSearch,
   SEARCH_METHODS,
   SearchConfigSchema,

@@ -17,6 +17,8 @@ import {
   type AdamState,
   type DatasetSplits,
   type ImageDataset,
+  EXPORT_FILES,
+  importFloatNetwork,
   type QuantOptions,
   type SpecNetwork,
 } from '../nn/index.js';
@@ -63,6 +65,8 @@ export const SearchConfigSchema = z.strictObject({
   dataDir: z.string().nullable(),
   /** Data-parallel replicas for the teacher and the retraining. */
   workers: z.int().min(1),
+  /** A trained teacher to reuse (the `teacher/` folder of an earlier search of the same space); absent: train one. */
+  teacherDir: z.string().optional(),
 });
 export type SearchConfig = z.output<typeof SearchConfigSchema>;
 
@@ -176,6 +180,31 @@ export function checkFeasible(space: SearchSpace, hw: HardwareProfile): void {
       { where: 'hardware profile', details: { arraysRequired: c.arrays, arraysAvailable: arraysAvailable(hw) } },
     );
   }
+}
+
+/**
+ * Checks, without loading any weights, that `dir` holds this space's teacher (the `teacher/` folder
+ * of an earlier search of the same space), so a bad --teacher fails before any work.
+ */
+export function checkTeacherDir(dir: string, space: SearchSpace): void {
+  const specPath = join(dir, EXPORT_FILES.spec);
+  if (!existsSync(specPath)) {
+    throw new InputError('NOT_FOUND', `no ${EXPORT_FILES.spec} here: pass the teacher/ folder of an earlier search`, { where: dir, details: { field: 'teacher' } });
+  }
+  const spec = loadJsonFile(NetworkSpecSchema, specPath);
+  const want = teacherSpec(space);
+  if (JSON.stringify(spec.layers) !== JSON.stringify(want.layers) || spec.input.join('x') !== want.input.join('x')) {
+    throw new InputError('INVALID_INPUT', `${spec.name} is not the teacher of search space ${space.name} (its layers differ)`, {
+      where: specPath,
+      details: { field: 'teacher' },
+    });
+  }
+}
+
+/** Loads a teacher checked by checkTeacherDir. */
+async function loadTeacher(dir: string, space: SearchSpace, seed: number): Promise<SpecNetwork> {
+  checkTeacherDir(dir, space);
+  return importFloatNetwork(dir, { seed });
 }
 
 /** Images a training stage sees per epoch: 0 means the training set once. */
@@ -391,9 +420,15 @@ async function nas4cim(run: Run): Promise<SearchMetrics> {
   const quant = quantOf(hw);
 
   await run.stage('teacher', budget.teacher.epochs * imagesPerEpoch(budget.teacher, data.train), 'images', async () => {
-    const net = buildNetwork(teacherSpec(space), { seed: config.seed });
-    run.teacher = net;
-    await run.train(net, 'teacher', budget.teacher);
+    let net: SpecNetwork;
+    if (config.teacherDir) {
+      net = await loadTeacher(config.teacherDir, space, config.seed);
+      run.teacher = net;
+    } else {
+      net = buildNetwork(teacherSpec(space), { seed: config.seed });
+      run.teacher = net;
+      await run.train(net, 'teacher', budget.teacher);
+    }
     saveParams(run.ck, 'teacher', net.getParameterValues());
     const test = budget.teacherEvalImages > 0 ? takeDataset(data.test, budget.teacherEvalImages) : data.test;
     const r = evaluate(net, test);

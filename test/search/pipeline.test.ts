@@ -162,6 +162,26 @@ describe('search pipeline (micro budget, committed FashionMNIST subset)', () => 
     }
   });
 
+  it('reuses a trained teacher: same weights, same accuracy, no teacher training; a teacher of another space is refused', async () => {
+    const out = join(root, 'reused-teacher');
+    const hooks: string[] = [];
+    const m = await runSearch({
+      outDir: out,
+      config: { ...config('nas4cim'), teacherDir: join(full, 'teacher') },
+      hooks: { onProgress: (stage) => hooks.push(stage) },
+    });
+    assert.equal(typeof m.teacherAccuracy, 'number');
+    assert.equal(m.teacherAccuracy, metrics.teacherAccuracy, 'evaluated on the same images with the same weights');
+    assert.equal(hooks.includes('teacher'), false, 'no teacher training progress');
+    assert.deepEqual(read(join(out, 'teacher', 'spec.json')), read(join(full, 'teacher', 'spec.json')));
+    const user = join(root, 'tiny-space.json');
+    writeFileSync(user, JSON.stringify({ ...loadSearchSpace('fashion-mnist'), name: 'fm-narrow', channels: [8, 16] }));
+    await assert.rejects(
+      runSearch({ outDir: join(root, 'wrong-teacher'), config: { ...config('nas4cim'), space: loadSearchSpace(user), teacherDir: join(full, 'teacher') } }),
+      /is not the teacher of search space fm-narrow/,
+    );
+  });
+
   it('refuses to write into a non-empty output directory without force', async () => {
     await assert.rejects(runSearch({ outDir: full, config: config('nas4cim'), runs }), /not empty.*--force/);
   });

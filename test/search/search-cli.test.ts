@@ -27,6 +27,8 @@ describe('cimbench search: bad input is one clear error and writes nothing', () 
     badInput(['--space', 'fashion-mnist', '--budget', 'huge', '--out', out], 2, /unknown budget "huge".*tiny, small, full/);
     badInput(['--space', 'fashion-mnist', '--method', 'darts', '--out', out], 2, /unknown method "darts"/);
     badInput(['--space', 'fashion-mnist', '--weights', '0.5', '--out', out], 2, /--weights.*task,hw/);
+    badInput(['--space', 'fashion-mnist', '--teacher', join(root, 'no-teacher'), '--out', out], 2, /no spec\.json here: pass the teacher\/ folder/);
+    badInput(['--space', 'fashion-mnist', '--method', 'spos-nsga2', '--teacher', root, '--out', out], 2, /spos-nsga2 trains no teacher/);
     assert.equal(existsSync(out), false);
   });
 

@@ -1,9 +1,10 @@
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
+import { resolve } from 'node:path';
 import { CimbenchError, InputError } from '../../common/errors.js';
 import { hardwareProfilePath, loadHardwareProfile } from '../../hardware/index.js';
 import { backendName, initBackend } from '../../nn/index.js';
-import { budgetByName, loadSearchSpace, presetWeights, SEARCH_METHODS, defaultWorkers, runSearch, type SearchConfig, type SearchHooks, type SearchMethod } from '../../search/index.js';
+import { budgetByName, checkTeacherDir, loadSearchSpace, presetWeights, SEARCH_METHODS, defaultWorkers, runSearch, type SearchConfig, type SearchHooks, type SearchMethod } from '../../search/index.js';
 import { openDatabase, SearchRuns } from '../../store/index.js';
 import { renderTable } from '../format.js';
 
@@ -18,6 +19,7 @@ interface SearchOptions {
   data?: string;
   db: string;
   workers?: string;
+  teacher?: string;
   out?: string;
   resume?: string;
   force: boolean;
@@ -55,6 +57,10 @@ function configFrom(opts: SearchOptions): SearchConfig {
     else throw new InputError('INVALID_INPUT', 'pass either --preset or --weights, not both', { where: '--weights' });
   }
   const hwPath = hardwareProfilePath(opts.hardware);
+  if (opts.teacher !== undefined) {
+    if (opts.method !== 'nas4cim') throw new InputError('INVALID_INPUT', `--method ${opts.method} trains no teacher`, { where: '--teacher', details: { field: 'teacher' } });
+    checkTeacherDir(resolve(opts.teacher), space);
+  }
   return {
     space,
     method: opts.method as SearchMethod,
@@ -67,6 +73,7 @@ function configFrom(opts: SearchOptions): SearchConfig {
     hardwareSource: hwPath,
     dataDir: opts.data ?? null,
     workers: opts.workers !== undefined ? parseInt(opts.workers, '--workers', 1) : defaultWorkers(),
+    ...(opts.teacher !== undefined ? { teacherDir: resolve(opts.teacher) } : {}),
   };
 }
 
@@ -114,6 +121,7 @@ export function registerSearch(program: Command): void {
     .option('--data <dir>', 'dataset directory (default: the Debian package path or $CIMBENCH_FASHION_MNIST)')
     .option('--db <file>', 'SQLite store that records the run', './cimbench.db')
     .option('--workers <n>', 'data-parallel training replicas (default: min(2, cores))')
+    .option('--teacher <dir>', 'reuse a trained teacher: the teacher/ folder of an earlier search of the same space')
     .option('-o, --out <dir>', 'output directory (must not exist or be empty, unless --force)')
     .option('--resume <dir>', 'continue an interrupted search from its checkpoint (uses its stored settings)')
     .option('--force', 'replace the search outputs in an existing --out directory', false)
