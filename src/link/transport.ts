@@ -37,7 +37,11 @@ export interface Transport {
 }
 
 /** Wraps a Node duplex (a SerialPortStream, a net.Socket) as a ByteChannel. */
-export function duplexChannel(stream: Duplex, handlers: ChannelHandlers, description: string): ByteChannel {
+/**
+ * `release` frees the underlying resource on close (default: destroy the stream). A serialport
+ * stream needs its own close(): destroy() leaves the port's file descriptor and lock open.
+ */
+export function duplexChannel(stream: Duplex, handlers: ChannelHandlers, description: string, release: () => void = () => stream.destroy()): ByteChannel {
   let open = true;
   let closedByUs = false;
   let lastError: Error | undefined;
@@ -75,7 +79,7 @@ export function duplexChannel(stream: Duplex, handlers: ChannelHandlers, descrip
       open = false;
       return new Promise((resolve) => {
         stream.once('close', () => resolve());
-        stream.destroy();
+        release();
         setTimeout(resolve, 500).unref();
       });
     },

@@ -36,6 +36,11 @@ test('end to end through a real pty pair with the serialport transport', { skip,
     await assert.rejects(other.connect(), (e: unknown) => e instanceof LinkError && e.code === 'PORT_LOCKED');
     const st = client.stats();
     assert.equal(st.crcErrors + st.cobsErrors + st.shortFrames, 0, 'a clean pty never corrupts a frame');
+    // close() releases the port and its lock: the next client in this process can open it.
+    await client.close();
+    const again = new MacroClient(transportFor(pair.a), { timeoutMs: 300 });
+    assert.equal((await again.connect()).bootId, endpoint.bootId);
+    await again.close();
   } finally {
     await client.close();
     await new Promise<void>((res) => devicePort.close(() => res()));

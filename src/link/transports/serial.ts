@@ -59,7 +59,11 @@ export function serialTransport(options: SerialTransportOptions): Transport {
       await new Promise<void>((resolve, reject) => {
         stream.open((err) => (err ? reject(classifyOpenError(err, options.path)) : resolve()));
       });
-      return duplexChannel(stream, handlers, description);
+      // close() releases the fd and the lock (destroy() would not); after an unplug it is already closed.
+      return duplexChannel(stream, handlers, description, () => {
+        if (stream.isOpen) stream.close(() => stream.destroy());
+        else stream.destroy();
+      });
     },
   };
 }
