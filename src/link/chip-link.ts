@@ -128,9 +128,9 @@ export interface OperationOptions {
 export interface ProgramOptions extends OperationOptions {
   /** Tolerance band (uS); default: the device config. */
   readonly toleranceUs?: number;
-  /** Pulse budget per cell; default: the device config. */
+  /** Pulses per cell per verify pass (PROTOCOL.md 3.3); default: the device config. */
   readonly maxPulses?: number;
-  /** Verify-iteration budget per cell; default: the device config. */
+  /** Verify passes over the block; default: the device config. */
   readonly maxIterations?: number;
 }
 

@@ -126,9 +126,9 @@ export interface DeviceConfig {
   readonly pulseWidthNs: number;
   /** Reads averaged per READ_CELLS value when the request says 0. */
   readonly readAverages: number;
-  /** Default pulse budget per cell in PROGRAM. */
+  /** Default pulses per cell per verify pass in PROGRAM. */
   readonly maxPulses: number;
-  /** Default verify-iteration budget per cell in PROGRAM. */
+  /** Default verify passes over a PROGRAM block. */
   readonly maxIterations: number;
   /** Default write-verify tolerance band (uS). */
   readonly toleranceUs: number;
