@@ -1,7 +1,8 @@
 /**
  * The emulated macro end to end through a real pty pair (socat) and the serialport transport:
- * a paper-sized FashionMNIST network (58 K weights, 16 MOPs per image, like NAS4CIM's Table 4
- * networks) compiled with compileNetwork from a synthetic weight image (random levels: accuracy
+ * the paper-sized FashionMNIST network fixtures/networks/fm-macro.json (about 54.5 K weights and
+ * 14.3 MOPs per image, like NAS4CIM's Table 4 networks, on the nas4cim-macro's 8 arrays) compiled
+ * with compileNetwork from a synthetic weight image (random levels: accuracy
  * is meaningless here, only throughput), programmed with write-verify through the link, loaded,
  * then INFER over the FashionMNIST test set.
  * Prints JSON lines:
@@ -9,7 +10,7 @@
  * - emulator.infer_images_per_s   INFER through the link (target: 10,000 images in < 60 s)
  * - emulator.infer_seconds_10k    seconds for 10,000 images (measured when --images is 10000)
  * - emulator.infer_device_share   fraction of the INFER wall time the device spent computing
- * The chip is the typical profile with 32 arrays (the network needs 20 of 128x128).
+ * The chip is the typical profile (8 arrays of 128x128, as nas4cim-macro.json).
  * Usage: npm run bench:emulator [-- --images 10000 --workers 2 --max-payload 4096 --seed 1]
  */
 import { parseArgs } from 'node:util';
@@ -20,7 +21,8 @@ import { MacroClient } from '../src/link/client.js';
 import { transportFor } from '../src/link/transports/open.js';
 import { FASHION_MNIST_DEFAULT_DIR, loadFashionMnist, loadFashionMnistSubset } from '../src/nn/datasets.js';
 import { parseNetworkSpec } from '../src/spec/index.js';
-import { EmulatorDevice, chipProfilePath, loadChipProfile, parseChipProfile, servePty, socatAvailable } from '../fixtures/emulated-macro/index.js';
+import { EmulatorDevice, chipProfilePath, loadChipProfile, servePty, socatAvailable } from '../fixtures/emulated-macro/index.js';
+import { readJsonFile } from '../src/common/validate.js';
 import { syntheticWeightImage } from '../test/helpers/weight-image.js';
 import { repoPath } from '../test/helpers/paths.js';
 import { report } from './report.js';
@@ -43,26 +45,12 @@ if (!socatAvailable()) {
   process.exit(1);
 }
 
-const spec = {
-  name: 'fm-bench',
-  input: [28, 28, 1],
-  classes: 10,
-  layers: [
-    { op: 'conv', kernel: 3, out: 16 },
-    { op: 'residual', kernel: 3, out: 16 },
-    { op: 'conv', kernel: 3, out: 32, stride: 2 },
-    { op: 'resblock', kernel: 3, out: 32 },
-    { op: 'conv', kernel: 3, out: 64, stride: 2 },
-    { op: 'bottleneck', kernel: 3, out: 64, expansion: 2 },
-    { op: 'gap' },
-    { op: 'dense', out: 10 },
-  ],
-};
+// The paper-sized network of fixtures/networks (Table 4 size), on the nas4cim-macro's 8 arrays.
+const spec = readJsonFile(repoPath('fixtures/networks/fm-macro.json')) as { name: string };
 const net = parseNetworkSpec(spec, 'bench network');
 const image = syntheticWeightImage(net, 4, 8, seed);
 const hw = loadHardwareProfile(repoPath('calibration/hardware/nas4cim-macro.json'));
-const arrays = 32;
-const compiled = compileNetwork(net, image, hw, { arrays, rows: hw.array.rows, cols: hw.array.cols });
+const compiled = compileNetwork(net, image, hw);
 
 let data: { images: Uint8Array; count: number; source: string };
 try {
@@ -76,8 +64,7 @@ const per = 28 * 28;
 const images = new Uint8Array(imagesWanted * per);
 for (let i = 0; i < imagesWanted; i++) images.set(data.images.subarray((i % data.count) * per, ((i % data.count) + 1) * per), i * per);
 
-const typical = loadChipProfile(chipProfilePath('typical'));
-const profile = parseChipProfile({ ...typical, name: 'emulated-typical-32', geometry: { ...typical.geometry, arrays } }, 'bench chip');
+const profile = loadChipProfile(chipProfilePath('typical'));
 const device = new EmulatorDevice({ chip: profile, seed, workers, maxPayload });
 const hostPath = `/tmp/cimbench-bench-emulator-${process.pid}`;
 const pty = await servePty(device, hostPath);

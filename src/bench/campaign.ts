@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { DURATION_HINT, parseDurationSeconds } from '../common/duration.js';
 import { InputError } from '../common/errors.js';
 import { loadJsonFile, parseWith, readJsonFile } from '../common/validate.js';
 import { DEFAULT_NOISE_PROFILE, loadNoiseProfile, noiseProfileHash, noiseProfilePath, type NoiseProfile } from '../device/index.js';
@@ -15,17 +16,12 @@ import { compileNetwork, type CompiledNetwork } from './compile.js';
  * campaign file. Durations are seconds or strings such as "1 s", "1 min", "1 h", "1 d".
  */
 
-const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1e-3, s: 1, sec: 1, min: 60, m: 60, h: 3600, d: 86_400, day: 86_400, days: 86_400 };
-
 export const DurationSchema = z.union([
   z.number().nonnegative(),
   z
     .string()
-    .regex(/^\s*\d+(\.\d+)?\s*(ms|s|sec|min|m|h|d|day|days)\s*$/, 'a duration such as 1 s, 1 min, 1 h or 1 d')
-    .transform((s) => {
-      const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$/.exec(s) as RegExpExecArray;
-      return Number(m[1]) * (DURATION_UNITS[m[2] as string] as number);
-    }),
+    .refine((s) => parseDurationSeconds(s) !== undefined, DURATION_HINT)
+    .transform((s) => parseDurationSeconds(s) as number),
 ]);
 
 const limited = (field: 'toleranceUs' | 'maxPulses' | 'maxIterations' | 'readAverages', int: boolean) => {

@@ -65,10 +65,12 @@ export interface AccuracySpread {
 export interface DiscrepancyRow {
   readonly point: number;
   readonly tS: number;
-  /** -1 = the whole network. */
+  /** -1 = the whole network (or, with `array`, not one layer). */
   readonly layer: number;
   readonly layerName: string;
-  readonly metric: 'accuracy' | 'conductance_error_mean_us' | 'conductance_error_std_us' | 'stuck_fraction';
+  /** Set on per-array rows (MVM probes); such rows are stored in array_discrepancies. */
+  readonly array?: number;
+  readonly metric: 'accuracy' | 'conductance_error_mean_us' | 'conductance_error_std_us' | 'stuck_fraction' | 'mvm_rel_error_vs_target' | 'mvm_clip_fraction';
   readonly simulated: number;
   readonly simulatedStd: number | null;
   readonly measured: number;

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { CimbenchError, InputError, LinkError, withContext } from '../common/errors.js';
 import { Rng } from '../common/rng.js';
-import { simulateOnChip } from '../device/index.js';
+import { addConversion, newProbeSums, probeAdc, probeInputs, relError, simulateOnChip, simulateProbes, type ProbeSums } from '../device/index.js';
 import { Capability, CellStatus, maxReadCells, type ChipLink, type DeviceConfig, type DeviceInfo, type ProgramResult, type Region } from '../link/index.js';
 import { takeDataset } from '../nn/index.js';
 import type { PreparedCampaign } from './campaign.js';
@@ -62,6 +62,8 @@ export interface ResumeState {
   readonly measuredAccuracy: ReadonlyMap<number, number>;
   readonly measuredStats: ReadonlyMap<number, readonly MatrixStat[]>;
   readonly actualS: ReadonlyMap<number, number | null>;
+  /** Per-array MVM probe statistics measured at each time point (absent: none recorded). */
+  readonly measuredMvm?: ReadonlyMap<number, readonly ArrayMvmStat[]>;
 }
 
 export interface PredictionState {
@@ -151,6 +153,7 @@ export class CampaignEngine {
   private readonly measuredAccuracy = new Map<number, number>();
   private readonly measuredStats = new Map<number, readonly MatrixStat[]>();
   private readonly actualS = new Map<number, number | null>();
+  private readonly measuredMvm = new Map<number, readonly ArrayMvmStat[]>();
   private readbacks = new Map<number, Float32Array>();
   private unsubscribeLink: (() => void) | undefined;
 
@@ -187,6 +190,7 @@ export class CampaignEngine {
       for (const [k, v] of r.measuredAccuracy) this.measuredAccuracy.set(k, v);
       for (const [k, v] of r.measuredStats) this.measuredStats.set(k, v);
       for (const [k, v] of r.actualS) this.actualS.set(k, v);
+      for (const [k, v] of r.measuredMvm ?? []) this.measuredMvm.set(k, v);
     }
     this.timeRef ??= options.timeReference;
   }
@@ -482,6 +486,17 @@ export class CampaignEngine {
       }));
       return { point: p.index, tS: t.tS, accuracy: { mean: t.accuracy.mean, std: t.accuracy.std, perSeed: [...t.accuracy.perSeed] }, matrices };
     });
+    if (campaign.simulation.driftCompensation) {
+      // The simulator rescales every matrix column against its first batch; INFER on the chip
+      // applies no such correction (the controller reports logits only), so the two accuracies
+      // then answer different questions.
+      this.emit({
+        type: 'event',
+        level: 'warning',
+        message: 'simulation.driftCompensation is on: the prediction rescales matrix outputs, the chip\'s INFER does not; accuracy discrepancies compare a compensated prediction with an uncompensated chip',
+        data: { driftCompensation: true },
+      });
+    }
     this.emit({ type: 'prediction', images: r.images, digitalAccuracy: r.digitalAccuracy, points });
     this.prediction = { digitalAccuracy: r.digitalAccuracy, points: new Map(points.map((p) => [p.point, p])) };
     return { images: r.images, digitalAccuracy: r.digitalAccuracy, accuracy: points.map((p) => p.accuracy.mean) };
@@ -653,23 +668,21 @@ export class CampaignEngine {
     const info = this.info as DeviceInfo;
     const vectors = prepared.campaign.mvm.vectors;
     if (vectors === 0 || (info.capabilities & Capability.MVM) === 0) return [];
-    const hw = prepared.hw;
-    const vRead = this.config?.vReadV ?? hw.conductance.readVoltageV;
-    const adcMax = 2 ** info.adcBits - 1;
-    const lsbUa = (hw.adc.fullScaleFraction * hw.array.rows * vRead * hw.conductance.maxUs) / 2 ** info.adcBits;
+    const vRead = this.config?.vReadV ?? prepared.hw.conductance.readVoltageV;
+    const { lsbUa, maxCode } = probeAdc(prepared.hw, info.adcBits, vRead);
     const maxCols = Math.max(1, Math.min(Math.floor((info.maxPayload - 4) / 2), maxReadCells(info.maxPayload)));
-    const rng = new Rng(prepared.campaign.mvm.seed).fork(point);
-    const acc = new Map<number, { conversions: number; clipped: number; sumCode: number; errT: number; refT: number; errR: number; refR: number }>();
+    const inputsOf = this.probeVectors(point);
+    const acc = new Map<number, { t: ProbeSums; r: ProbeSums }>();
     let done = 0;
     for (const t of this.tiles) {
       await this.checkpoint();
-      const a = acc.get(t.region.array) ?? { conversions: 0, clipped: 0, sumCode: 0, errT: 0, refT: 0, errR: 0, refR: 0 };
+      const a = acc.get(t.region.array) ?? { t: newProbeSums(), r: newProbeSums() };
       acc.set(t.region.array, a);
       const read = this.readbacks.get(t.tile) as Float32Array;
       const { rows, cols } = t.region;
+      const all = inputsOf[t.tile] as Uint8Array;
       for (let v = 0; v < vectors; v++) {
-        const inputs = new Uint32Array(rows);
-        for (let r = 0; r < rows; r++) inputs[r] = rng.next() < 0.5 ? 1 : 0;
+        const inputs = Uint32Array.from(all.subarray(v * rows, (v + 1) * rows));
         for (let c0 = 0; c0 < cols; c0 += maxCols) {
           const w = Math.min(maxCols, cols - c0);
           const region: Region = { ...t.region, col: t.region.col + c0, cols: w };
@@ -682,32 +695,33 @@ export class CampaignEngine {
               gT += t.targetsUs[r * cols + c0 + c] as number;
               gR += read[r * cols + c0 + c] as number;
             }
-            const idealT = (vRead * gT) / lsbUa;
-            const idealR = (vRead * gR) / lsbUa;
             const code = reply.codes[c] as number;
-            a.conversions++;
-            if (code >= adcMax) a.clipped++;
-            a.sumCode += code;
-            a.errT += (code - idealT) ** 2;
-            a.refT += idealT ** 2;
-            a.errR += (code - idealR) ** 2;
-            a.refR += idealR ** 2;
+            addConversion(a.t, code, (vRead * gT) / lsbUa, maxCode);
+            addConversion(a.r, code, (vRead * gR) / lsbUa, maxCode);
           }
         }
       }
       this.progress(key, `mvm @${point}`, ++done, this.tiles.length);
     }
-    return [...acc.entries()]
+    const stats = [...acc.entries()]
       .sort((x, y) => x[0] - y[0])
       .map(([array, a]) => ({
         array,
         vectors,
-        conversions: a.conversions,
-        clipFraction: a.conversions > 0 ? a.clipped / a.conversions : 0,
-        meanCode: a.conversions > 0 ? a.sumCode / a.conversions : 0,
-        relErrorVsTarget: a.refT > 0 ? Math.sqrt(a.errT / a.refT) : 0,
-        relErrorVsReadback: a.refR > 0 ? Math.sqrt(a.errR / a.refR) : 0,
+        conversions: a.t.conversions,
+        clipFraction: a.t.conversions > 0 ? a.t.clipped / a.t.conversions : 0,
+        meanCode: a.t.conversions > 0 ? a.t.sumCode / a.t.conversions : 0,
+        relErrorVsTarget: relError(a.t),
+        relErrorVsReadback: relError(a.r),
       }));
+    this.measuredMvm.set(point, stats);
+    return stats;
+  }
+
+  /** The probe vectors of a time point, per tile (the same for the chip and the simulator). */
+  private probeVectors(point: number): Uint8Array[] {
+    const { mvm } = this.options.prepared.campaign;
+    return probeInputs(this.tiles.map((t) => t.region), mvm.vectors, new Rng(mvm.seed).fork(point));
   }
 
   private async measure(point: number, key: string): Promise<Record<string, unknown>> {
@@ -762,7 +776,18 @@ export class CampaignEngine {
         simulatedStd: sim.accuracy.std,
         measured,
         difference: measured - sim.accuracy.mean,
-        noiseParams: { profile: noise.name, programming: noise.programming, drift: noise.drift, read: noise.read, stuck: noise.stuck, adc: noise.adc, irDrop: noise.irDrop, seeds: prepared.campaign.seeds },
+        noiseParams: {
+          profile: noise.name,
+          programming: noise.programming,
+          drift: noise.drift,
+          read: noise.read,
+          stuck: noise.stuck,
+          adc: noise.adc,
+          irDrop: noise.irDrop,
+          seeds: prepared.campaign.seeds,
+          // The chip side never compensates drift (see runPrediction).
+          driftCompensation: { simulated: prepared.campaign.simulation.driftCompensation, measured: false },
+        },
       });
       const simLayers = byLayer(sim.matrices);
       const measLayers = byLayer(this.measuredStats.get(p.index) ?? []);
@@ -778,10 +803,42 @@ export class CampaignEngine {
         // Stuck cells are known from PROGRAM replies only (not for a chip programmed by another run).
         if (statusesKnown) add('stuck_fraction', s.stuck, m.stuck, { stuck: noise.stuck });
       }
+      rows.push(...this.arrayDiscrepancies(p.index, tS));
     }
     this.emit({ type: 'discrepancies', rows });
     const acc = rows.filter((r) => r.metric === 'accuracy');
     return { rows: rows.length, accuracyDifference: acc.map((r) => r.difference) };
+  }
+
+  /**
+   * Per array: the measured MVM probe error against the simulator's prediction of the same probe
+   * (same vectors, same targets, the noise profile's programming, drift, read, stuck, ADC and IR-drop
+   * draws over the campaign's seeds) at the time the chip was probed.
+   */
+  private arrayDiscrepancies(point: number, tS: number): DiscrepancyRow[] {
+    const measured = this.measuredMvm.get(point);
+    if (!measured || measured.length === 0) return [];
+    const { prepared } = this.options;
+    const noise = prepared.noise;
+    const inputs = this.probeVectors(point);
+    const tiles = this.tiles.map((t) => ({ array: t.region.array, col: t.region.col, rows: t.region.rows, cols: t.region.cols, targetsUs: t.targetsUs, inputs: inputs[t.tile] as Uint8Array }));
+    const info = this.info;
+    const sim = simulateProbes(tiles, prepared.hw, noise, {
+      seeds: prepared.campaign.seeds,
+      tS,
+      ...(this.config ? { vReadV: this.config.vReadV } : {}),
+      ...(info ? { adcBits: info.adcBits } : {}),
+    });
+    const params = { profile: noise.name, programming: noise.programming, drift: noise.drift, read: noise.read, stuck: noise.stuck, adc: noise.adc, irDrop: noise.irDrop, seeds: prepared.campaign.seeds };
+    const rows: DiscrepancyRow[] = [];
+    for (const m of measured) {
+      const s = sim.find((x) => x.array === m.array);
+      if (!s) continue;
+      const base = { point, tS, layer: -1, layerName: `array ${m.array}`, array: m.array, noiseParams: params };
+      rows.push({ ...base, metric: 'mvm_rel_error_vs_target', simulated: s.relErrorVsTarget.mean, simulatedStd: s.relErrorVsTarget.std, measured: m.relErrorVsTarget, difference: m.relErrorVsTarget - s.relErrorVsTarget.mean });
+      rows.push({ ...base, metric: 'mvm_clip_fraction', simulated: s.clipFraction, simulatedStd: null, measured: m.clipFraction, difference: m.clipFraction - s.clipFraction });
+    }
+    return rows;
   }
 }
 

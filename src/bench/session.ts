@@ -32,10 +32,10 @@ export interface ExecuteOptions {
   readonly resume?: number;
   /** measure / drift: the run that programmed the chip (its end of programming is time zero). */
   readonly after?: number;
-  /** Tests: allow measure/drift on an in-process device that keeps its cells in this process. */
+  /** Tests: allow measure/drift/resume on an in-process device that keeps its cells in this process. */
   readonly allowVolatileLink?: boolean;
-  /** Tests: called with the engine once it exists (pause/abort from outside). */
-  readonly onEngine?: (engine: CampaignEngine) => void;
+  /** Called with the engine and the run id once both exist, before the run starts (pause/abort from outside, live UI). */
+  readonly onEngine?: (engine: CampaignEngine, runId: number) => void;
   /** More document subscribers (progress bars); called after the recorder. */
   readonly subscribers?: ReadonlyArray<(doc: CampaignDocument) => void>;
   /** Opens the campaign's link. */
@@ -96,6 +96,15 @@ export async function executeRun(opts: ExecuteOptions): Promise<ExecuteResult> {
       parentRef = parent.timeReference;
       if (!parentRef) throw new InputError('INVALID_INPUT', `run ${parentId} has no recorded end of programming`, { where: `--after ${parentId}` });
     }
+    if (resumeRow && campaign.link.kind === 'emulator' && !opts.allowVolatileLink) {
+      // Its cells, boot and loaded networks lived in the process that ran the run: a new emulator
+      // would be a different, unprogrammed chip, and "resuming" on it would record nonsense.
+      throw new InputError(
+        'INVALID_INPUT',
+        `run ${resumeRow.id} used the in-process emulated macro, whose state died with the process that ran it; it cannot be resumed. Start a new run, or serve the emulator (cimbench emulate --link <path> or --tcp <port>) and use a serial or tcp:// link for runs that must survive a restart`,
+        { where: `--resume ${resumeRow.id}` },
+      );
+    }
     if ((mode === 'measure' || mode === 'drift') && campaign.link.kind === 'emulator' && !opts.allowVolatileLink) {
       throw new InputError('INVALID_INPUT', 'the in-process emulator does not keep its cells between commands: use `cimbench run` for the whole campaign, or a serial or tcp:// link', {
         where: 'campaign: link',
@@ -146,7 +155,7 @@ export async function executeRun(opts: ExecuteOptions): Promise<ExecuteResult> {
     const recorder = new RunRecorder(runs, run.id);
     engine.subscribe(recorder.write);
     for (const s of opts.subscribers ?? []) engine.subscribe(s);
-    opts.onEngine?.(engine);
+    opts.onEngine?.(engine, run.id);
     opts.log?.(`run ${run.id}${resumeRow ? ' (resumed)' : ''}: ${campaign.name}, ${prepared.compiled.cells} cells on ${prepared.compiled.arraysUsed} arrays, link ${opened.description}`);
     // Ctrl-C / SIGTERM abort cleanly (what is collected stays); SIGUSR1 pauses, SIGUSR2 resumes.
     let interrupts = 0;

@@ -28,3 +28,5 @@ export {
 export type { CellLayout, ProgrammedCells } from './conductance.js';
 export { simulateOnChip } from './inference.js';
 export type { AccuracySpread, MatrixStatistics, OnChipSimulationOptions, OnChipSimulationResult, TimePointResult } from './inference.js';
+export { addConversion, newProbeSums, probeAdc, probeInputs, relError, simulateProbes } from './probes.js';
+export type { ArrayProbePrediction, ProbeSimulationOptions, ProbeSums, ProbeTile } from './probes.js';

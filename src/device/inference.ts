@@ -190,6 +190,10 @@ export function simulateOnChip(
   };
   const coefficients = plans.map((p) => columnCoefficient(p.cols));
 
+  // Largest ADC conversion count of one bit plane of one row block of one batch, pool twice that.
+  const maxConversions = Math.max(1, ...plans.map((p) => batchSize * p.spec.outShape[0] * p.spec.outShape[1] * planes * p.cols));
+  const adcPoolSize = Math.max(1 << 20, 2 ** Math.ceil(Math.log2(2 * maxConversions)));
+
   const total = opts.seeds.length * times.length * Math.ceil(count / batchSize) + Math.ceil(count / batchSize);
   let done = 0;
   const tick = (): void => opts.onProgress?.(++done, total);
@@ -312,6 +316,16 @@ export function simulateOnChip(
       return { cells, gain, offset };
     });
 
+    // ADC noise per conversion: a window of a pool of normals drawn once per seed, at a seeded
+    // offset per call (tf.randomNormal per conversion was more than half of the run time).
+    const adcSigma = noise.adc.noiseFullScale * 2 ** hw.adc.bits;
+    const pool = adcSigma > 0 ? tf.keep(tf.mul(tf.randomNormal([adcPoolSize], 0, 1, 'float32', rng.fork(2000).nextU32()), adcSigma)) : undefined;
+    const adcNoise = (shape: [number, number], seed: number): tf.Tensor => {
+      const size = shape[0] * shape[1];
+      const start = seed % (adcPoolSize - size + 1);
+      return tf.slice(pool as tf.Tensor1D, [start], [size]).reshape(shape);
+    };
+
     times.forEach((tS, ti) => {
       const slot = perTime[ti] as (typeof perTime)[number];
       // Conductances at this time, per matrix, as block tensors [blockRows, planes * cols].
@@ -376,7 +390,7 @@ export function simulateOnChip(
                 let current = tf.mul(tf.matMul(bitPlane, gRead), hw.conductance.readVoltageV);
                 if (noise.irDrop.factor > 0) current = tf.mul(current, tf.sub(1, tf.mul(noise.irDrop.factor / maxColumnUa, current)));
                 let codes = tf.add(tf.mul(tf.div(current, lsbUa), gain), offset);
-                if (noise.adc.noiseFullScale > 0) codes = tf.add(codes, tf.randomNormal(codes.shape, 0, noise.adc.noiseFullScale * 2 ** hw.adc.bits, 'float32', noiseSeed));
+                if (noise.adc.noiseFullScale > 0) codes = tf.add(codes, adcNoise(codes.shape as [number, number], noiseSeed));
                 const quantised = tf.clipByValue(tf.floor(tf.add(codes, 0.5)), 0, adcMax);
                 const n = quantised.shape[0] as number;
                 // Physical columns to output channels: slice weights and pair signs, summed over planes.
@@ -438,6 +452,7 @@ export function simulateOnChip(
       for (const list of [...gainT, ...offsetT]) for (const t of list) t.dispose();
       for (const t of compensation) t?.dispose();
     });
+    pool?.dispose();
   }
   for (const p of plans) {
     p.levels.dispose();

@@ -22,6 +22,7 @@ export const EXPORT_TABLES = [
   'mvm_stats',
   'accuracy',
   'discrepancies',
+  'array_discrepancies',
 ] as const;
 
 export type ExportFormat = 'csv' | 'json';
@@ -38,6 +39,7 @@ const ORDER: Readonly<Record<(typeof EXPORT_TABLES)[number], string>> = {
   mvm_stats: 'point, array_no',
   accuracy: 'point, source',
   discrepancies: 'point, layer, metric',
+  array_discrepancies: 'point, array_no, metric',
 };
 
 /** Blobs (a block's float32 targets) travel as base64. */

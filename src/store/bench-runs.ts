@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { CimbenchError, InputError } from '../common/errors.js';
 import type { BlockState, PredictionState, ResumeState } from '../bench/engine.js';
-import type { CampaignDocument, MatrixStat, TimeReference } from '../bench/documents.js';
+import type { ArrayMvmStat, CampaignDocument, MatrixStat, TimeReference } from '../bench/documents.js';
 import type { Plan, PlanMode } from '../bench/plan.js';
 import { CellStatus } from '../link/protocol.js';
 import type { Db } from './db.js';
@@ -214,6 +214,8 @@ export interface RunSummary {
   }>;
   readonly discrepancies: ReadonlyArray<{ point: number; tS: number; layer: number; layerName: string; metric: string; simulated: number; simulatedStd: number | null; measured: number; difference: number }>;
   readonly mvm: ReadonlyArray<{ point: number; array: number; clipFraction: number; relErrorVsTarget: number; relErrorVsReadback: number }>;
+  /** Per-array rows of the discrepancy table (MVM probes, simulated vs measured). */
+  readonly arrayDiscrepancies: ReadonlyArray<{ point: number; tS: number; array: number; metric: string; simulated: number; simulatedStd: number | null; measured: number; difference: number }>;
   readonly steps: ReadonlyArray<{ key: string; attempt: number; status: string; seconds: number | null }>;
   readonly events: ReadonlyArray<{ at: string; level: string; message: string }>;
 }
@@ -380,7 +382,23 @@ export class BenchRuns {
     const actualS = new Map(
       (db.prepare('SELECT point, actual_s FROM time_points WHERE run_id = ?').all(id) as Array<{ point: number; actual_s: number | null }>).map((t) => [t.point, t.actual_s]),
     );
+    const measuredMvm = new Map<number, ArrayMvmStat[]>();
+    for (const m of db.prepare('SELECT * FROM mvm_stats WHERE run_id = ? ORDER BY point, array_no').all(id) as Array<{
+      point: number;
+      array_no: number;
+      vectors: number;
+      conversions: number;
+      clip_fraction: number;
+      mean_code: number;
+      rel_error_vs_target: number;
+      rel_error_vs_readback: number;
+    }>) {
+      const list = measuredMvm.get(m.point) ?? [];
+      list.push({ array: m.array_no, vectors: m.vectors, conversions: m.conversions, clipFraction: m.clip_fraction, meanCode: m.mean_code, relErrorVsTarget: m.rel_error_vs_target, relErrorVsReadback: m.rel_error_vs_readback });
+      measuredMvm.set(m.point, list);
+    }
     return {
+      measuredMvm,
       endedSteps,
       attempts,
       blocks,
@@ -453,6 +471,18 @@ export class BenchRuns {
       rel_error_vs_target: number;
       rel_error_vs_readback: number;
     }>).map((m) => ({ point: m.point, array: m.array_no, clipFraction: m.clip_fraction, relErrorVsTarget: m.rel_error_vs_target, relErrorVsReadback: m.rel_error_vs_readback }));
+    const arrayDiscrepancies = (
+      db.prepare('SELECT point, t_s, array_no, metric, simulated, simulated_std, measured, difference FROM array_discrepancies WHERE run_id = ? ORDER BY point, array_no, metric').all(id) as Array<{
+        point: number;
+        t_s: number;
+        array_no: number;
+        metric: string;
+        simulated: number;
+        simulated_std: number | null;
+        measured: number;
+        difference: number;
+      }>
+    ).map((d) => ({ point: d.point, tS: d.t_s, array: d.array_no, metric: d.metric, simulated: d.simulated, simulatedStd: d.simulated_std, measured: d.measured, difference: d.difference }));
     const steps = (db.prepare('SELECT step_key, attempt, status, seconds FROM run_steps WHERE run_id = ? ORDER BY id').all(id) as Array<{ step_key: string; attempt: number; status: string; seconds: number | null }>).map(
       (s) => ({ key: s.step_key, attempt: s.attempt, status: s.status, seconds: s.seconds }),
     );
@@ -480,6 +510,7 @@ export class BenchRuns {
       points,
       discrepancies,
       mvm,
+      arrayDiscrepancies,
       steps,
       events,
     };
@@ -632,6 +663,7 @@ export class RunRecorder {
           db.prepare('DELETE FROM mvm_stats WHERE run_id = ? AND point = ?').run(id, p);
         } else if (doc.step.kind === 'compare') {
           db.prepare('DELETE FROM discrepancies WHERE run_id = ?').run(id);
+          db.prepare('DELETE FROM array_discrepancies WHERE run_id = ?').run(id);
         }
         return;
       }
@@ -738,7 +770,16 @@ export class RunRecorder {
              noise_profile, noise_sha256, noise_params_json, weight_image_sha256, hardware_sha256, firmware_version)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         );
+        const a = db.prepare(
+          `INSERT OR REPLACE INTO array_discrepancies (run_id, point, t_s, array_no, metric, simulated, simulated_std, measured, difference,
+             noise_profile, noise_sha256, noise_params_json, weight_image_sha256, hardware_sha256, firmware_version)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        );
         for (const r of doc.rows) {
+          if (r.array !== undefined) {
+            a.run(id, r.point, r.tS, r.array, r.metric, r.simulated, r.simulatedStd, r.measured, r.difference, this.run.noiseProfile, this.run.noiseSha256, JSON.stringify(r.noiseParams), this.run.weightImageSha256, this.run.hardwareSha256, this.firmwareVersion);
+            continue;
+          }
           s.run(
             id,
             r.point,

@@ -260,4 +260,85 @@ export const MIGRATIONS: readonly string[] = [
     )
     .join('\n')}
   `,
+  // 3: per-array discrepancies (MVM probes: simulated prediction vs measured, per array and time point)
+  `
+  CREATE TABLE array_discrepancies (
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    point INTEGER NOT NULL,
+    t_s REAL NOT NULL,
+    array_no INTEGER NOT NULL,
+    metric TEXT NOT NULL,
+    simulated REAL NOT NULL,
+    simulated_std REAL,
+    measured REAL NOT NULL,
+    difference REAL NOT NULL,
+    noise_profile TEXT NOT NULL,
+    noise_sha256 TEXT NOT NULL,
+    noise_params_json TEXT NOT NULL,
+    weight_image_sha256 TEXT NOT NULL,
+    hardware_sha256 TEXT NOT NULL,
+    firmware_version TEXT,
+    PRIMARY KEY (run_id, point, array_no, metric)
+  ) WITHOUT ROWID;
+  CREATE TRIGGER array_discrepancies_completed_insert BEFORE INSERT ON array_discrepancies WHEN (SELECT status FROM runs WHERE id = NEW.run_id) = 'completed'
+  BEGIN SELECT RAISE(ABORT, 'run is completed: its records are immutable'); END;
+  CREATE TRIGGER array_discrepancies_completed_update BEFORE UPDATE ON array_discrepancies WHEN (SELECT status FROM runs WHERE id = OLD.run_id) = 'completed'
+  BEGIN SELECT RAISE(ABORT, 'run is completed: its records are immutable'); END;
+  CREATE TRIGGER array_discrepancies_completed_delete BEFORE DELETE ON array_discrepancies WHEN (SELECT status FROM runs WHERE id = OLD.run_id) = 'completed'
+  BEGIN SELECT RAISE(ABORT, 'run is completed: its records are immutable'); END;
+  `,
+  // 4: re-simulations of recorded runs with other noise profiles (cimbench compare). The run's own
+  // rows stay as recorded (completed runs are immutable); each re-simulation sits beside them, one per
+  // (run, profile hash, profile name, time basis), with its per-point accuracy and discrepancy rows.
+  `
+  CREATE TABLE resimulations (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    noise_profile TEXT NOT NULL,
+    noise_sha256 TEXT NOT NULL,
+    noise_json TEXT NOT NULL,
+    times TEXT NOT NULL CHECK (times IN ('nominal', 'actual')),
+    seeds_json TEXT NOT NULL,
+    images INTEGER NOT NULL,
+    digital_accuracy REAL NOT NULL,
+    backend TEXT NOT NULL,
+    weight_image_sha256 TEXT NOT NULL,
+    hardware_sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    UNIQUE (run_id, noise_sha256, noise_profile, times)
+  );
+  CREATE TABLE resimulation_points (
+    resimulation_id INTEGER NOT NULL REFERENCES resimulations (id) ON DELETE CASCADE,
+    point INTEGER NOT NULL,
+    t_s REAL NOT NULL,
+    simulated REAL NOT NULL,
+    simulated_std REAL NOT NULL,
+    per_seed_json TEXT NOT NULL,
+    measured REAL,
+    original_simulated REAL,
+    PRIMARY KEY (resimulation_id, point)
+  ) WITHOUT ROWID;
+  -- scope network: accuracy; layer: conductance error mean/std, stuck fraction (layer >= 0);
+  -- array: conductance error mean/std with the two-sample KS statistic of the error distributions,
+  -- MVM probe error and clip fraction (array_no >= 0).
+  CREATE TABLE resimulation_discrepancies (
+    resimulation_id INTEGER NOT NULL REFERENCES resimulations (id) ON DELETE CASCADE,
+    point INTEGER NOT NULL,
+    t_s REAL NOT NULL,
+    scope TEXT NOT NULL CHECK (scope IN ('network', 'layer', 'array')),
+    layer INTEGER NOT NULL,
+    array_no INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    simulated REAL NOT NULL,
+    simulated_std REAL,
+    measured REAL NOT NULL,
+    difference REAL NOT NULL,
+    original_simulated REAL,
+    ks_statistic REAL,
+    PRIMARY KEY (resimulation_id, point, scope, layer, array_no, metric)
+  ) WITHOUT ROWID;
+  CREATE INDEX resimulations_run ON resimulations (run_id);
+  `,
 ];

@@ -170,6 +170,16 @@ export function renderSummary(s: RunSummary): string {
       ),
     );
   }
+  if (s.arrayDiscrepancies.length > 0) {
+    lines.push(
+      '',
+      'discrepancies per array (MVM probes, measured - simulated):',
+      renderTable(
+        ['point', 'array', 'metric', 'simulated', 'sim std', 'measured', 'difference'],
+        s.arrayDiscrepancies.map((d) => [d.point, d.array, d.metric, num(d.simulated, 4), num(d.simulatedStd, 4), num(d.measured, 4), num(d.difference, 4)]),
+      ),
+    );
+  }
   const warnings = s.events.filter((e) => e.level === 'warning');
   if (warnings.length > 0) lines.push('', ...warnings.map((w) => `warning: ${w.message}`));
   return `${lines.join('\n')}\n`;

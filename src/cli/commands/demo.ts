@@ -101,7 +101,7 @@ export function registerDemo(program: Command): void {
           );
         }
         lines.push(
-          `  EDP ${s.run.cost.edpMsMj.toExponential(3)} ms*mJ per image; ${s.cells.programmed} of ${s.run.cellsPlanned} cells programmed, mean ${s.cells.meanPulses?.toFixed(2) ?? '-'} pulses; ${s.discrepancies.length} discrepancy rows`,
+          `  EDP ${s.run.cost.edpMsMj.toExponential(3)} ms*mJ per image; ${s.cells.programmed} of ${s.run.cellsPlanned} cells programmed, mean ${s.cells.meanPulses?.toFixed(2) ?? '-'} pulses; ${s.discrepancies.length + s.arrayDiscrepancies.length} discrepancy rows`,
           `  next: cimbench show ${result.runId} --db ${opts.db}; cimbench export ${result.runId} --db ${opts.db} --format csv --out ./run-${result.runId}`,
         );
         process.stderr.write(`${lines.join('\n')}\n`);

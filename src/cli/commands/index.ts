@@ -12,6 +12,8 @@ import { registerRuns } from './runs.js';
 import { registerShow } from './show.js';
 import { registerExport } from './export.js';
 import { registerDemo } from './demo.js';
+import { registerServe } from './serve.js';
+import { registerCalibrate } from './calibrate.js';
 
 /** Every subcommand registers itself here; each lives in its own file under commands/. */
 export function registerCommands(program: Command): void {
@@ -28,4 +30,5 @@ export function registerCommands(program: Command): void {
   registerShow(program);
   registerExport(program);
   registerDemo(program);
+  registerCalibrate(program);
 }

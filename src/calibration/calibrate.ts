@@ -1,0 +1,219 @@
+import { parseNoiseProfile, type DriftModel, type NoiseProfile } from '../device/index.js';
+import type { CalibrationDataset } from './dataset.js';
+import {
+  classifyCells,
+  fitPolynomial,
+  fitReadNoise,
+  fitRelaxationMean,
+  fitSpread,
+  fitStuck,
+  levelsOf,
+  relaxationObservations,
+  spreadGroups,
+  type FormFit,
+  type Fitted,
+  type PolynomialFit,
+  type ReadNoiseFit,
+  type RelaxationMeanObservation,
+  type SpreadFit,
+  type SpreadGroup,
+  type StuckFit,
+} from './fits.js';
+import { fitMvm, type MvmFit } from './fit-mvm.js';
+import { estimate, type ParamEstimate } from './stats.js';
+
+/**
+ * From a dataset to a noise profile: runs every fit, picks the drift form by fit quality, and
+ * writes the profile (valid against NoiseProfileSchema) with provenance. Parameters the data
+ * cannot determine keep the base profile's value and say so in provenance and in `fit.refused`.
+ */
+
+export interface CalibrationReport {
+  readonly cells: { readonly total: number; readonly healthy: number; readonly unpulsed: number; readonly attempted: number; readonly failedInWindow: number };
+  readonly levelsUs: readonly number[];
+  readonly read: Fitted<ReadNoiseFit>;
+  readonly stuck: Fitted<StuckFit>;
+  readonly relaxation: Fitted<{ chosen: 'log' | 'power-law'; choiceReason: string; mean: { log: FormFit; powerLaw: FormFit | { refused: string } }; spread: SpreadFit }>;
+  readonly programming: Fitted<{ perLevel: ReadonlyArray<{ targetUs: number; sigma: ParamEstimate }>; polynomial: PolynomialFit }>;
+  readonly mvm: Fitted<MvmFit>;
+  readonly observations: { readonly mean: readonly RelaxationMeanObservation[]; readonly spread: readonly SpreadGroup[] };
+}
+
+export interface CalibrationResult {
+  readonly profile: NoiseProfile;
+  readonly report: CalibrationReport;
+}
+
+export interface CalibrateOptions {
+  /** Values for what cannot be fitted (and the profile's description). */
+  readonly base: NoiseProfile;
+  readonly name: string;
+}
+
+const fmt = (e: ParamEstimate, digits = 4): string => `${e.value.toPrecision(digits)} (95% CI ${e.ci95[0].toPrecision(3)}..${e.ci95[1].toPrecision(3)})`;
+
+export function calibrate(d: CalibrationDataset, options: CalibrateOptions): CalibrationResult {
+  const classes = classifyCells(d);
+  const read = fitReadNoise(d, classes);
+  const stuck = fitStuck(d, classes);
+  const { levelOf, levelsUs } = levelsOf(d, classes.healthy);
+  const meanObs = relaxationObservations(d, classes.healthy);
+  const mean = fitRelaxationMean(meanObs);
+  const groups = spreadGroups(d, classes.healthy, levelOf, levelsUs.length);
+  let relaxation: CalibrationReport['relaxation'];
+  let programming: CalibrationReport['programming'];
+  if (mean.status === 'refused') {
+    relaxation = mean;
+    programming = { status: 'refused', reason: `needs the relaxation fit: ${mean.reason}` };
+  } else {
+    const t0Of = (f: FormFit | { refused: string }): number => ('refused' in f ? Number.NaN : (f.params.t0S?.value ?? f.fixed.t0S?.value ?? 1));
+    const spread = fitSpread(groups, levelsUs, read, t0Of(mean.log), t0Of(mean.powerLaw));
+    if (spread.status === 'refused') {
+      relaxation = spread;
+      programming = { status: 'refused', reason: `needs the spread fit: ${spread.reason}` };
+    } else {
+      const aicLog = mean.log.gof.aic + spread.log.gof.aic;
+      const pow = 'refused' in mean.powerLaw || 'refused' in spread.powerLaw ? undefined : mean.powerLaw.gof.aic + spread.powerLaw.gof.aic;
+      const chosen = pow !== undefined && pow < aicLog ? 'power-law' : 'log';
+      const choiceReason =
+        pow === undefined
+          ? 'power-law form could not be fitted'
+          : `AIC (mean + spread fits): log ${aicLog.toFixed(1)}, power-law ${pow.toFixed(1)}; lower wins`;
+      relaxation = { status: 'fitted', chosen, choiceReason, mean, spread };
+      const perLevel =
+        chosen === 'power-law' && !('refused' in spread.powerLaw)
+          ? levelsUs.map((t, l) => ({ targetUs: t, sigma: (spread.powerLaw as FormFit).params[`sigma${l}`] as ParamEstimate }))
+          : spread.sigmaByLevel;
+      const poly = fitPolynomial(perLevel, d.gMaxUs);
+      programming = poly.status === 'refused' ? poly : { status: 'fitted', perLevel, polynomial: poly };
+    }
+  }
+  const mvm: Fitted<MvmFit> = d.mvm && d.mvm.length > 0 ? fitMvm(d.mvm) : { status: 'refused', reason: 'no MVM calibration patterns in the data (campaign MVM probes are not recorded per vector; run the calibration plan with mvmVectors)' };
+  const report: CalibrationReport = {
+    cells: { total: d.targetUs.length, healthy: classes.healthy.length, unpulsed: classes.unpulsed, attempted: classes.attempted, failedInWindow: classes.failedInWindow },
+    levelsUs,
+    read,
+    stuck,
+    relaxation,
+    programming,
+    mvm,
+    observations: { mean: meanObs, spread: groups },
+  };
+  return { profile: buildProfile(d, report, options), report };
+}
+
+function buildProfile(d: CalibrationDataset, r: CalibrationReport, o: CalibrateOptions): NoiseProfile {
+  const base = o.base;
+  const from = `${d.source.description}; chip ${d.source.chipId ?? 'unknown'}, firmware ${d.source.firmwareName ?? ''} ${d.source.firmware ?? 'unknown'}`.trim();
+  const kept = (section: string, reason: string): string => `not fitted (${reason}); kept from ${base.name} (${base.provenance[section] ?? 'no provenance'})`;
+  const provenance: Record<string, string> = {};
+  const refused: Record<string, string> = {};
+
+  let programming = base.programming;
+  if (r.programming.status === 'fitted') {
+    const p = r.programming.polynomial;
+    programming = { coefficientsUs: p.coefficients.map((c) => c.value), referenceUs: p.referenceUs, scale: 1 };
+    provenance.programming = `fitted from ${from}: per-level sigma after write-verify (${r.programming.perLevel.length} levels, read noise removed), polynomial of degree ${p.degree} in x = g / ${p.referenceUs} uS chosen by AICc; reduced chi2 ${p.gof.reducedChi2.toFixed(2)}`;
+  } else {
+    refused.programming = r.programming.reason;
+    provenance.programming = kept('programming', r.programming.reason);
+  }
+
+  let drift: DriftModel = base.drift;
+  if (r.relaxation.status === 'fitted') {
+    const { chosen, mean, spread } = r.relaxation;
+    if (chosen === 'log') {
+      const m = mean.log;
+      const s = spread.log;
+      drift = {
+        form: 'log',
+        t0S: m.params.t0S?.value ?? m.fixed.t0S?.value ?? 1,
+        meanUsPerLn: (m.params.meanUsPerLn as ParamEstimate).value,
+        spread0Us: Math.max(0, s.params.spread0Us?.value ?? 0),
+        spreadUsPerLn: Math.max(0, (s.params.spreadUsPerLn as ParamEstimate).value),
+      };
+    } else {
+      const m = mean.powerLaw as FormFit;
+      const s = spread.powerLaw as FormFit;
+      drift = { form: 'power-law', t0S: m.params.t0S?.value ?? m.fixed.t0S?.value ?? 1, nuMean: (m.params.nuMean as ParamEstimate).value, nuStd: Math.max(0, (s.params.nuStd as ParamEstimate).value) };
+    }
+    const fixedNotes = Object.entries({ ...(chosen === 'log' ? mean.log.fixed : (mean.powerLaw as FormFit).fixed), ...(chosen === 'log' ? spread.log.fixed : {}) }).map(([k, v]) => `${k} fixed at ${v.value}: ${v.reason}`);
+    provenance.drift = `fitted from ${from}: ${chosen} form (${r.relaxation.choiceReason}), ${r.observations.mean.length} mean and ${r.observations.spread.length} spread observations${fixedNotes.length ? `; ${fixedNotes.join('; ')}` : ''}`;
+  } else {
+    refused.drift = r.relaxation.reason;
+    provenance.drift = kept('drift', r.relaxation.reason);
+  }
+
+  let read = base.read;
+  if (r.read.status === 'fitted') {
+    read = { form: 'relative', relative: Math.max(0, r.read.relativeEquivalent) };
+    provenance.read = `fitted from ${from}: single-read sigma = ${fmt(r.read.rel)} * G + ${fmt(r.read.absUs)} uS over ${r.read.cells} cells x ${r.read.repeats} reads; stored as the relative-only equivalent over the programmed targets (the profile has no absolute term)`;
+  } else {
+    refused.read = r.read.reason;
+    provenance.read = kept('read', r.read.reason);
+  }
+
+  let stuck = base.stuck;
+  if (r.stuck.status === 'fitted') {
+    stuck = { lowRate: r.stuck.lowRate.value, highRate: r.stuck.highRate.value };
+    provenance.stuck = `fitted from ${from}: ${r.stuck.lowRate.count} stuck-low and ${r.stuck.highRate.count} stuck-high of ${r.stuck.attempted} cells (not verified, verify read outside the window); Wilson 95% intervals low ${r.stuck.lowRate.ci95.map((v) => v.toExponential(2)).join('..')}, high ${r.stuck.highRate.ci95.map((v) => v.toExponential(2)).join('..')}`;
+  } else {
+    refused.stuck = r.stuck.reason;
+    provenance.stuck = kept('stuck', r.stuck.reason);
+  }
+
+  let adc = base.adc;
+  let irDrop = base.irDrop;
+  if (r.mvm.status === 'fitted') {
+    adc = { noiseFullScale: r.mvm.noiseFullScale.value, gainStd: r.mvm.gainStd.value, offsetStdLsb: r.mvm.offsetStdLsb.value };
+    irDrop = { factor: Math.min(1, Math.max(0, r.mvm.irDropFactor.value)) };
+    provenance.adc = `fitted from ${from}: per-column gain and offset from ${r.mvm.vectors} MVM patterns on ${r.mvm.columns} columns (gain spread ${fmt(r.mvm.gainStd)}, offset spread ${fmt(r.mvm.offsetStdLsb)} LSB)`;
+    provenance.irDrop = `fitted from ${from}: shared quadratic compression of column currents, factor ${fmt(r.mvm.irDropFactor)} relative to rows * vRead * gMax`;
+  } else {
+    refused.adc = r.mvm.reason;
+    refused.irDrop = r.mvm.reason;
+    provenance.adc = kept('adc', r.mvm.reason);
+    provenance.irDrop = kept('irDrop', r.mvm.reason);
+  }
+
+  return parseNoiseProfile(
+    {
+      name: o.name,
+      description: `Fitted by cimbench calibrate from ${d.source.description} (chip ${d.source.chipId ?? 'unknown'}).`,
+      programming,
+      drift,
+      read,
+      stuck,
+      adc,
+      irDrop,
+      provenance,
+      fit: {
+        runs: d.source.runs,
+        chipId: d.source.chipId,
+        firmware: d.source.firmware,
+        firmwareName: d.source.firmwareName,
+        dates: d.source.dates,
+        fittedAt: new Date().toISOString(),
+        base: base.name,
+        refused,
+        statistics: summarise(r),
+      },
+    },
+    'fitted noise profile',
+  );
+}
+
+/** The report without per-observation arrays: parameters, intervals, goodness of fit, refusals. */
+export function summarise(r: CalibrationReport): Record<string, unknown> {
+  return {
+    cells: r.cells,
+    levelsUs: r.levelsUs,
+    read: r.read.status === 'fitted' ? { rel: r.read.rel, absUs: r.read.absUs, relativeEquivalent: r.read.relativeEquivalent, gof: r.read.gof, cells: r.read.cells, repeats: r.read.repeats } : r.read,
+    stuck: r.stuck,
+    relaxation: r.relaxation.status === 'fitted' ? { chosen: r.relaxation.chosen, choiceReason: r.relaxation.choiceReason, mean: r.relaxation.mean, spread: { log: r.relaxation.spread.log, powerLaw: 'refused' in r.relaxation.spread.powerLaw ? r.relaxation.spread.powerLaw : { nuStd: r.relaxation.spread.powerLaw.params.nuStd, gof: r.relaxation.spread.powerLaw.gof } } } : r.relaxation,
+    programming: r.programming,
+    mvm: r.mvm.status === 'fitted' ? { ...r.mvm, columnsGain: undefined, columnsOffsetLsb: undefined } : r.mvm,
+  };
+}
+
+export { estimate };

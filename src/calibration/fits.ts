@@ -1,0 +1,478 @@
+import type { CalibrationDataset, ReadbackSet } from './dataset.js';
+import { estimate, fitNonlinear, meanVar, weightedLinear, wilson, type GoodnessOfFit, type ParamEstimate } from './stats.js';
+
+/**
+ * The calibration fits, pure functions over a CalibrationDataset. Every result either carries
+ * estimates with standard errors, 95% intervals and goodness of fit, or is `refused` with the
+ * reason the data cannot determine it.
+ *
+ * Model of a healthy cell i read at age t (time since its programming), read-back averaged over n:
+ *   G_i(t) - target_i = e_i + a * L(t) + z_i * s(t) + N(0, r(G)^2 / n)
+ * e_i ~ N(m_e, sigma_p(level)^2) is the programming error, z_i ~ N(0, 1) the device's relaxation
+ * draw, r(G) = rel * G + abs the single-read noise. Relaxation forms (both fitted, one chosen):
+ *   log:       L = ln(1 + t / t0), s = b0 * (1 - exp(-t / t0)) + b1 * L
+ *              (the simulator's log form g + mean ln(t/t0) + N(0, spread0 + spreadPerLn ln(t/t0)) for t >> t0)
+ *   power-law: mean g * ((1 + t/t0)^-nu - 1), s = g * nuStd * ln(1 + t/t0)
+ */
+
+export type Fitted<T> = ({ readonly status: 'fitted' } & T) | { readonly status: 'refused'; readonly reason: string };
+
+const OK = 0;
+const NOT_ATTEMPTED = 3;
+const UNKNOWN = 255;
+
+// ------------------------------------------------------------------ cell classes
+
+export interface CellClasses {
+  /** Healthy, programmed OK with at least one pulse: the cells the noise fits use. */
+  readonly healthy: Uint32Array;
+  /** Verified OK without a pulse: they kept an older state (and relaxation age), so the fits leave them out. */
+  readonly unpulsed: number;
+  readonly stuckLow: number;
+  readonly stuckHigh: number;
+  /** Cells with a programming outcome (attempted). */
+  readonly attempted: number;
+  /** Attempted, not OK, but not outside the window either (budget spent, relaxed out). */
+  readonly failedInWindow: number;
+  readonly marginUs: number;
+}
+
+/**
+ * Stuck cells cannot be verified into the window, so they end not OK with a verify read outside
+ * the window by more than the margin (the tolerance, else 5% of the window).
+ */
+export function classifyCells(d: CalibrationDataset): CellClasses {
+  const n = d.targetUs.length;
+  const margin = d.toleranceUs ?? 0.05 * (d.gMaxUs - d.gMinUs);
+  const healthy: number[] = [];
+  let low = 0;
+  let high = 0;
+  let attempted = 0;
+  let failed = 0;
+  let unpulsed = 0;
+  const first = d.readbacks[0];
+  for (let i = 0; i < n; i++) {
+    const st = d.status[i] as number;
+    if (st === NOT_ATTEMPTED) continue;
+    let v = d.finalUs[i] as number;
+    if (Number.isNaN(v) && first) v = first.valuesUs[i] as number;
+    if (st === UNKNOWN && Number.isNaN(v)) continue;
+    attempted++;
+    if (st === OK) {
+      if (d.pulses[i] === 0) unpulsed++;
+      else healthy.push(i);
+      continue;
+    }
+    if (v < d.gMinUs - margin) low++;
+    else if (v > d.gMaxUs + margin) high++;
+    else failed++;
+  }
+  return { healthy: Uint32Array.from(healthy), unpulsed, stuckLow: low, stuckHigh: high, attempted, failedInWindow: failed, marginUs: margin };
+}
+
+export interface StuckFit {
+  readonly lowRate: ParamEstimate & { readonly count: number };
+  readonly highRate: ParamEstimate & { readonly count: number };
+  readonly attempted: number;
+  readonly failedInWindow: number;
+}
+
+export function fitStuck(d: CalibrationDataset, classes = classifyCells(d)): Fitted<StuckFit> {
+  const n = classes.attempted;
+  if (n < 100) return { status: 'refused', reason: `only ${n} cells with a programming outcome (need at least 100)` };
+  const rate = (k: number): ParamEstimate & { count: number } => {
+    const p = k / n;
+    const [lo, hi] = wilson(k, n);
+    return { value: p, se: Math.sqrt(Math.max(p * (1 - p), 1 / n) / n), ci95: [lo, hi], count: k };
+  };
+  return { status: 'fitted', lowRate: rate(classes.stuckLow), highRate: rate(classes.stuckHigh), attempted: n, failedInWindow: classes.failedInWindow };
+}
+
+// ------------------------------------------------------------------ read noise
+
+export interface ReadNoiseFit {
+  /** Single-read sigma = rel * G + abs. */
+  readonly rel: ParamEstimate;
+  readonly absUs: ParamEstimate;
+  readonly gof: GoodnessOfFit;
+  /** The relative-only equivalent over the healthy cells' targets (what the profile's `relative` form holds). */
+  readonly relativeEquivalent: number;
+  readonly cells: number;
+  readonly repeats: number;
+  /** Per conductance bin: mean G and measured single-read sigma (for plots). */
+  readonly bins: ReadonlyArray<{ gUs: number; sigmaUs: number; seUs: number }>;
+}
+
+export function fitReadNoise(d: CalibrationDataset, classes = classifyCells(d)): Fitted<ReadNoiseFit> {
+  const rr = d.repeatedReads;
+  if (!rr || rr.repeats < 2) {
+    return { status: 'refused', reason: 'no repeated reads in the data: campaign runs read each cell once per time point (run the calibration plan, which reads cells back to back)' };
+  }
+  const isHealthy = new Uint8Array(d.targetUs.length);
+  for (const i of classes.healthy) isHealthy[i] = 1;
+  const means: number[] = [];
+  const vars: number[] = [];
+  const R = rr.repeats;
+  for (let k = 0; k < rr.cells.length; k++) {
+    if (!isHealthy[rr.cells[k] as number]) continue;
+    let s = 0;
+    for (let j = 0; j < R; j++) s += rr.valuesUs[k * R + j] as number;
+    const m = s / R;
+    let ss = 0;
+    for (let j = 0; j < R; j++) ss += ((rr.valuesUs[k * R + j] as number) - m) ** 2;
+    means.push(m);
+    vars.push(ss / (R - 1));
+  }
+  if (means.length < 50) return { status: 'refused', reason: `only ${means.length} healthy cells with repeated reads (need at least 50)` };
+  const order = means.map((_, i) => i).sort((a, b) => (means[a] as number) - (means[b] as number));
+  const binCount = Math.min(24, Math.floor(means.length / 20));
+  const bins: Array<{ gUs: number; sigmaUs: number; seUs: number }> = [];
+  for (let b = 0; b < binCount; b++) {
+    const idx = order.slice(Math.floor((b * order.length) / binCount), Math.floor(((b + 1) * order.length) / binCount));
+    const g = idx.reduce((s, i) => s + (means[i] as number), 0) / idx.length;
+    const v = idx.reduce((s, i) => s + (vars[i] as number), 0) / idx.length;
+    const dof = idx.length * (R - 1);
+    const sigma = Math.sqrt(v);
+    bins.push({ gUs: g, sigmaUs: sigma, seUs: sigma / Math.sqrt(2 * dof) });
+  }
+  const gs = bins.map((b) => b.gUs);
+  const spanRel = (Math.max(...gs) - Math.min(...gs)) / Math.max(...gs);
+  if (spanRel < 0.3) return { status: 'refused', reason: `repeated reads cover too narrow a conductance range (${Math.min(...gs).toFixed(2)}..${Math.max(...gs).toFixed(2)} uS) to separate relative from absolute read noise` };
+  const fit = weightedLinear(
+    bins.length,
+    [(i) => (bins[i] as { gUs: number }).gUs, () => 1],
+    bins.map((b) => b.sigmaUs),
+    bins.map((b) => 1 / b.seUs ** 2),
+  );
+  if (!fit) return { status: 'refused', reason: 'read-noise regression is singular' };
+  const rel = fit.coefficients[0] as number;
+  const abs = fit.coefficients[1] as number;
+  let num = 0;
+  let den = 0;
+  for (const i of classes.healthy) {
+    const g = d.targetUs[i] as number;
+    num += (rel * g + abs) ** 2;
+    den += g * g;
+  }
+  return {
+    status: 'fitted',
+    rel: estimate(rel, fit.se[0] as number),
+    absUs: estimate(abs, fit.se[1] as number),
+    gof: fit.gof,
+    relativeEquivalent: Math.sqrt(num / Math.max(den, 1e-30)),
+    cells: means.length,
+    repeats: R,
+    bins,
+  };
+}
+
+/** Single-read sigma at G from a read-noise fit (0 when refused: then the programming spread absorbs it). */
+export function readSigmaAt(read: Fitted<ReadNoiseFit>, gUs: number): number {
+  return read.status === 'fitted' ? Math.max(0, read.rel.value * gUs + read.absUs.value) : 0;
+}
+
+// ------------------------------------------------------------------ observation groups
+
+/** Target levels: distinct targets (up to 32), else 16 equal-width bins. */
+export function levelsOf(d: CalibrationDataset, healthy: Uint32Array): { levelOf: Int16Array; levelsUs: number[] } {
+  const distinct = new Map<number, number>();
+  for (const i of healthy) {
+    const t = Math.round((d.targetUs[i] as number) * 1000) / 1000;
+    distinct.set(t, (distinct.get(t) ?? 0) + 1);
+    if (distinct.size > 32) break;
+  }
+  const levelOf = new Int16Array(d.targetUs.length).fill(-1);
+  if (distinct.size <= 32) {
+    const levelsUs = [...distinct.keys()].sort((a, b) => a - b);
+    const index = new Map(levelsUs.map((t, k) => [t, k]));
+    for (const i of healthy) levelOf[i] = index.get(Math.round((d.targetUs[i] as number) * 1000) / 1000) as number;
+    return { levelOf, levelsUs };
+  }
+  const bins = 16;
+  const w = (d.gMaxUs - d.gMinUs) / bins;
+  const sums = new Float64Array(bins);
+  const counts = new Float64Array(bins);
+  for (const i of healthy) {
+    const b = Math.min(bins - 1, Math.max(0, Math.floor(((d.targetUs[i] as number) - d.gMinUs) / w)));
+    levelOf[i] = b;
+    sums[b] = (sums[b] as number) + (d.targetUs[i] as number);
+    counts[b] = (counts[b] as number) + 1;
+  }
+  return { levelOf, levelsUs: Array.from(sums, (s, b) => (counts[b] ? s / (counts[b] as number) : d.gMinUs + (b + 0.5) * w)) };
+}
+
+/** Cells of one read-back set split into age bins (ln-age width 0.1, at least `minCells` each). */
+function ageBins(set: ReadbackSet, cells: ArrayLike<number>, minCells: number): Array<{ ageS: number; cells: number[] }> {
+  const usable: number[] = [];
+  for (let k = 0; k < cells.length; k++) {
+    const i = cells[k] as number;
+    if (Number.isFinite(set.valuesUs[i]) && Number.isFinite(set.ageS[i]) && (set.ageS[i] as number) > 0) usable.push(i);
+  }
+  usable.sort((a, b) => (set.ageS[a] as number) - (set.ageS[b] as number));
+  const out: Array<{ ageS: number; cells: number[] }> = [];
+  let cur: number[] = [];
+  let start = Number.NaN;
+  for (const i of usable) {
+    const la = Math.log(set.ageS[i] as number);
+    if (cur.length >= minCells && la - start > 0.1) {
+      out.push({ ageS: cur.reduce((s, c) => s + (set.ageS[c] as number), 0) / cur.length, cells: cur });
+      cur = [];
+    }
+    if (cur.length === 0) start = la;
+    cur.push(i);
+  }
+  if (cur.length > 0) {
+    const last = out[out.length - 1];
+    if (cur.length < minCells && last) last.cells.push(...cur);
+    else out.push({ ageS: cur.reduce((s, c) => s + (set.ageS[c] as number), 0) / cur.length, cells: cur });
+  }
+  for (const b of out) b.ageS = b.cells.reduce((s, c) => s + (set.ageS[c] as number), 0) / b.cells.length;
+  return out;
+}
+
+// ------------------------------------------------------------------ relaxation
+
+export interface RelaxationMeanObservation {
+  readonly ageS: number;
+  readonly meanErrUs: number;
+  readonly seUs: number;
+  readonly meanTargetUs: number;
+  readonly cells: number;
+}
+
+export interface FormFit {
+  /** Parameters by name (t0S is fitted through ln t0). */
+  readonly params: Record<string, ParamEstimate>;
+  readonly gof: GoodnessOfFit;
+  /** Parameters the data could not determine, with the value used instead. */
+  readonly fixed: Record<string, { value: number; reason: string }>;
+}
+
+export interface RelaxationFit {
+  readonly chosen: 'log' | 'power-law';
+  readonly choiceReason: string;
+  readonly log: FormFit;
+  readonly powerLaw: FormFit | { readonly refused: string };
+  readonly observations: readonly RelaxationMeanObservation[];
+}
+
+export function relaxationObservations(d: CalibrationDataset, healthy: Uint32Array, minCells = 200): RelaxationMeanObservation[] {
+  const err = new Float32Array(d.targetUs.length);
+  const obs: RelaxationMeanObservation[] = [];
+  for (const set of d.readbacks) {
+    for (const i of healthy) err[i] = (set.valuesUs[i] as number) - (d.targetUs[i] as number);
+    for (const bin of ageBins(set, healthy, minCells)) {
+      const mv = meanVar(err, bin.cells);
+      const mt = bin.cells.reduce((s, i) => s + (d.targetUs[i] as number), 0) / bin.cells.length;
+      obs.push({ ageS: bin.ageS, meanErrUs: mv.mean, seUs: Math.sqrt(mv.variance / mv.n), meanTargetUs: mt, cells: mv.n });
+    }
+  }
+  return obs;
+}
+
+function namedParams(names: readonly string[], values: readonly number[], se: readonly number[]): Record<string, ParamEstimate> {
+  const out: Record<string, ParamEstimate> = {};
+  names.forEach((n, k) => (out[n] = estimate(values[k] as number, se[k] as number)));
+  return out;
+}
+
+/** t0 as a parameter: estimated through ln t0; reported with a log-normal interval. */
+function t0Estimate(lnT0: number, seLn: number): ParamEstimate {
+  const v = Math.exp(lnT0);
+  return { value: v, se: v * seLn, ci95: [Math.exp(lnT0 - 1.96 * seLn), Math.exp(lnT0 + 1.96 * seLn)] };
+}
+
+const FIXED_T0 = 1;
+
+/** Mean relaxation in both forms; t0 is fixed at 1 s (and said so) when the ages cannot resolve it. */
+export function fitRelaxationMean(obs: readonly RelaxationMeanObservation[]): Fitted<{ log: FormFit; powerLaw: FormFit | { refused: string } }> {
+  const ages = obs.map((o) => o.ageS);
+  const distinct = new Set(ages.map((a) => Math.round(Math.log(a) * 10))).size;
+  if (obs.length < 3 || distinct < 3) return { status: 'refused', reason: `read-backs at only ${distinct} distinct ages (need at least 3 time points after programming)` };
+  const spanDecades = Math.log10(Math.max(...ages) / Math.min(...ages));
+  if (spanDecades < 1) return { status: 'refused', reason: `read-back ages span only ${spanDecades.toFixed(2)} decades (need at least 1)` };
+  const y = obs.map((o) => o.meanErrUs);
+  const w = obs.map((o) => 1 / Math.max(o.seUs, 1e-6) ** 2);
+  const lnMin = Math.log(1e-3);
+  const lnMax = Math.log(1e4);
+  // Initial slope from the late half, where ln(1 + t/t0) ~ ln t.
+  const late = obs.filter((o) => o.ageS >= Math.sqrt(Math.min(...ages) * Math.max(...ages)));
+  const lf = weightedLinear(late.length, [(i) => Math.log((late[i] as RelaxationMeanObservation).ageS), () => 1], late.map((o) => o.meanErrUs), late.map(() => 1));
+  const a0 = lf && late.length >= 2 ? (lf.coefficients[0] as number) : -0.05;
+  const m0 = Math.min(...obs.map((o) => Math.abs(o.ageS))) < 1e-2 ? (obs[0] as RelaxationMeanObservation).meanErrUs : 0;
+  const Tbar = obs.reduce((s, o) => s + o.meanTargetUs, 0) / obs.length;
+
+  const logModel = (p: readonly number[], i: number): number => (p[0] as number) + (p[1] as number) * Math.log1p((obs[i] as RelaxationMeanObservation).ageS / Math.exp(p[2] as number));
+  const powModel = (p: readonly number[], i: number): number => {
+    const o = obs[i] as RelaxationMeanObservation;
+    return (p[0] as number) + o.meanTargetUs * (Math.pow(1 + o.ageS / Math.exp(p[2] as number), -(p[1] as number)) - 1);
+  };
+  const fitForm = (model: (p: readonly number[], i: number) => number, slope0: number, names: [string, string]): FormFit => {
+    const free = fitNonlinear(model, y, w, [m0, slope0, 0], { min: [-1e3, -10, lnMin], max: [1e3, 10, lnMax] });
+    const seLn = free.se[2] as number;
+    const lnT0 = free.params[2] as number;
+    if (free.determined && seLn < 1.5 && lnT0 > lnMin + 0.5 && lnT0 < lnMax - 0.5) {
+      return {
+        params: { ...namedParams(names, free.params.slice(0, 2), free.se.slice(0, 2)), t0S: t0Estimate(lnT0, seLn) },
+        gof: free.gof,
+        fixed: {},
+      };
+    }
+    const fixedModel = (p: readonly number[], i: number): number => model([p[0] as number, p[1] as number, Math.log(FIXED_T0)], i);
+    const f = fitNonlinear(fixedModel, y, w, [m0, slope0], { min: [-1e3, -10], max: [1e3, 10] });
+    return {
+      params: namedParams(names, f.params, f.se),
+      gof: f.gof,
+      fixed: { t0S: { value: FIXED_T0, reason: `the read-back ages (${Math.min(...ages).toPrecision(3)}..${Math.max(...ages).toPrecision(3)} s) do not resolve the onset time t0 (ln t0 = ${lnT0.toFixed(2)} +- ${Number.isFinite(seLn) ? seLn.toFixed(2) : 'inf'}); read back sooner after programming` } },
+    };
+  };
+  const log = fitForm(logModel, a0, ['offsetUs', 'meanUsPerLn']);
+  let powerLaw: FormFit | { refused: string };
+  if (Tbar <= 0) powerLaw = { refused: 'mean target is not positive' };
+  else powerLaw = fitForm(powModel, -a0 / Tbar, ['offsetUs', 'nuMean']);
+  return { status: 'fitted', log, powerLaw };
+}
+
+// ------------------------------------------------------------------ spread + programming noise
+
+export interface SpreadGroup {
+  readonly level: number;
+  readonly ageS: number;
+  readonly variance: number;
+  readonly cells: number;
+  readonly meanGUs: number;
+  readonly targetUs: number;
+  readonly averages: number;
+}
+
+export function spreadGroups(d: CalibrationDataset, healthy: Uint32Array, levelOf: Int16Array, levels: number, minCells = 12): SpreadGroup[] {
+  const err = new Float32Array(d.targetUs.length);
+  const groups: SpreadGroup[] = [];
+  for (const set of d.readbacks) {
+    for (const i of healthy) err[i] = (set.valuesUs[i] as number) - (d.targetUs[i] as number);
+    const byLevel: number[][] = Array.from({ length: levels }, () => []);
+    for (const i of healthy) if ((levelOf[i] as number) >= 0) (byLevel[levelOf[i] as number] as number[]).push(i);
+    byLevel.forEach((cells, level) => {
+      for (const bin of ageBins(set, cells, Math.max(minCells, 40))) {
+        const mv = meanVar(err, bin.cells);
+        if (mv.n < minCells || !(mv.variance > 0)) continue;
+        const t = bin.cells.reduce((s, i) => s + (d.targetUs[i] as number), 0) / bin.cells.length;
+        groups.push({ level, ageS: bin.ageS, variance: mv.variance, cells: mv.n, meanGUs: t + mv.mean, targetUs: t, averages: set.averages });
+      }
+    });
+  }
+  return groups;
+}
+
+export interface SpreadFit {
+  /** Programming sigma per level (uS). */
+  readonly sigmaByLevel: ReadonlyArray<{ targetUs: number; sigma: ParamEstimate }>;
+  readonly log: FormFit;
+  readonly powerLaw: FormFit | { refused: string };
+}
+
+/**
+ * Variance of (read-back - target) per level and age: sigma_p(level)^2 + s(t)^2 + r(G)^2 / n.
+ * Read noise comes from the read-noise fit (fixed here); t0 from the mean fit of each form.
+ */
+export function fitSpread(groups: readonly SpreadGroup[], levelsUs: readonly number[], read: Fitted<ReadNoiseFit>, t0Log: number, t0Pow: number): Fitted<SpreadFit> {
+  if (groups.length < levelsUs.length + 2) return { status: 'refused', reason: `only ${groups.length} (level, age) groups with enough cells for ${levelsUs.length} levels` };
+  const L = levelsUs.length;
+  const seen = new Set(groups.map((g) => g.level));
+  if (seen.size < L) return { status: 'refused', reason: `${L - seen.size} target levels have no read-back groups` };
+  const y = groups.map((g) => g.variance);
+  const w = groups.map((g) => (g.cells - 1) / (2 * g.variance * g.variance));
+  const readVar = groups.map((g) => readSigmaAt(read, g.meanGUs) ** 2 / g.averages);
+  const init = levelsUs.map((_, l) => {
+    let min = Number.POSITIVE_INFINITY;
+    groups.forEach((g, k) => {
+      if (g.level === l) min = Math.min(min, g.variance - (readVar[k] as number));
+    });
+    return Math.sqrt(Math.max(1e-4, min));
+  });
+  const logModel = (t0: number) => (p: readonly number[], i: number): number => {
+    const g = groups[i] as SpreadGroup;
+    const s = (p[L] as number) * -Math.expm1(-g.ageS / t0) + (p[L + 1] as number) * Math.log1p(g.ageS / t0);
+    return (p[g.level] as number) ** 2 + s * s + (readVar[i] as number);
+  };
+  const powModel = (t0: number) => (p: readonly number[], i: number): number => {
+    const g = groups[i] as SpreadGroup;
+    const s = g.targetUs * (p[L] as number) * Math.log1p(g.ageS / t0);
+    return (p[g.level] as number) ** 2 + s * s + (readVar[i] as number);
+  };
+  const sigmaNames = levelsUs.map((_, l) => `sigma${l}`);
+  const lf = fitNonlinear(logModel(t0Log), y, w, [...init, 0.1, 0.05], { min: [...init.map(() => 0), 0, 0], max: [...init.map(() => 100), 100, 100] });
+  const fixed: Record<string, { value: number; reason: string }> = {};
+  let logFit: FormFit;
+  let sigmas = lf.params.slice(0, L);
+  let sigmaSe = lf.se.slice(0, L);
+  const b0 = lf.params[L] as number;
+  const b0se = lf.se[L] as number;
+  if (!lf.determined || !(b0se < Math.max(0.5 * b0, 0.02))) {
+    // The onset of the spread is confounded with programming noise: no read-backs young enough.
+    const noOnset = (p: readonly number[], i: number): number => logModel(t0Log)([...p.slice(0, L), 0, p[L] as number], i);
+    const f = fitNonlinear(noOnset, y, w, [...init, 0.05], { min: [...init.map(() => 0), 0], max: [...init.map(() => 100), 100] });
+    sigmas = f.params.slice(0, L);
+    sigmaSe = f.se.slice(0, L);
+    fixed.spread0Us = { value: 0, reason: `the spread's onset (b0 = ${b0.toFixed(3)} +- ${Number.isFinite(b0se) ? b0se.toFixed(3) : 'inf'} uS) is not separable from programming noise without read-backs well before t0; programming sigma absorbs it` };
+    logFit = { params: { spreadUsPerLn: estimate(f.params[L] as number, f.se[L] as number) }, gof: f.gof, fixed };
+  } else {
+    logFit = { params: { spread0Us: estimate(b0, b0se), spreadUsPerLn: estimate(lf.params[L + 1] as number, lf.se[L + 1] as number) }, gof: lf.gof, fixed };
+  }
+  let powerLaw: FormFit | { refused: string };
+  if (!(t0Pow > 0)) powerLaw = { refused: 'no power-law mean fit' };
+  else {
+    const pf = fitNonlinear(powModel(t0Pow), y, w, [...init, 0.005], { min: [...init.map(() => 0), 0], max: [...init.map(() => 100), 10] });
+    powerLaw = { params: { ...namedParams(sigmaNames, pf.params.slice(0, L), pf.se.slice(0, L)), nuStd: estimate(pf.params[L] as number, pf.se[L] as number) }, gof: pf.gof, fixed: {} };
+  }
+  return {
+    status: 'fitted',
+    sigmaByLevel: levelsUs.map((t, l) => ({ targetUs: t, sigma: estimate(sigmas[l] as number, sigmaSe[l] as number) })),
+    log: logFit,
+    powerLaw,
+  };
+}
+
+export interface PolynomialFit {
+  /** sigma(x) = sum c_i x^i, x = g / referenceUs. */
+  readonly coefficients: ReadonlyArray<ParamEstimate>;
+  readonly referenceUs: number;
+  readonly degree: number;
+  readonly gof: GoodnessOfFit;
+  readonly aicByDegree: readonly number[];
+}
+
+/** Weighted polynomial in x = g / reference through the per-level sigmas; degree by AICc (up to 4). */
+export function fitPolynomial(points: ReadonlyArray<{ targetUs: number; sigma: ParamEstimate }>, referenceUs: number): Fitted<PolynomialFit> {
+  if (points.length < 2) return { status: 'refused', reason: `only ${points.length} target levels (a polynomial in conductance needs at least 2)` };
+  const x = points.map((p) => p.targetUs / referenceUs);
+  const y = points.map((p) => p.sigma.value);
+  const w = points.map((p) => 1 / Math.max(p.sigma.se, 1e-6) ** 2);
+  let best: { fit: NonNullable<ReturnType<typeof weightedLinear>>; degree: number; aicc: number } | undefined;
+  const aics: number[] = [];
+  for (let degree = 0; degree <= Math.min(4, points.length - 2); degree++) {
+    const basis = Array.from({ length: degree + 1 }, (_, k) => (i: number) => (x[i] as number) ** k);
+    const fit = weightedLinear(points.length, basis, y, w);
+    if (!fit) break;
+    const n = points.length;
+    const k = degree + 1;
+    // AICc on chi-square (the weights are inverse variances).
+    const aicc = fit.gof.chi2 + 2 * k + (n - k - 1 > 0 ? (2 * k * (k + 1)) / (n - k - 1) : 1e9);
+    aics.push(aicc);
+    if (!best || aicc < best.aicc) best = { fit, degree, aicc };
+  }
+  if (!best) return { status: 'refused', reason: 'polynomial regression is singular' };
+  return {
+    status: 'fitted',
+    coefficients: best.fit.coefficients.map((c, k) => estimate(c, best.fit.se[k] as number)),
+    referenceUs,
+    degree: best.degree,
+    gof: best.fit.gof,
+    aicByDegree: aics,
+  };
+}
+
+export function polynomialAt(p: PolynomialFit, gUs: number): number {
+  const x = Math.min(1, Math.max(0, gUs / p.referenceUs));
+  return p.coefficients.reduce((s, c, k) => s + c.value * x ** k, 0);
+}
