@@ -1,6 +1,6 @@
 import { InputError } from '../common/errors.js';
 import { cellLayout, weightsToTargets, type CellLayout } from '../device/index.js';
-import { arraysAvailable, matrixTiles, packTiles, rowsPerBlock, type HardwareProfile, type TilePlacement, type TileShape } from '../hardware/index.js';
+import { adcFullScaleUa, arraysAvailable, matrixTiles, packTiles, rowsPerBlock, type HardwareProfile, type TilePlacement, type TileShape } from '../hardware/index.js';
 import { NETWORK_PROGRAM_FORMAT, type NetworkProgram, type Placement } from '../link/index.js';
 import type { WeightImage, WeightImageMatrix } from '../nn/export.js';
 import type { NetworkAnalysis, WeightMatrix } from '../spec/index.js';
@@ -122,6 +122,7 @@ export function compileNetwork(
       weightScale: m.scales.length === 1 ? (m.scales[0] as number) : Array.from(m.scales),
       bias: Array.from(m.bias),
       input: { scale: m.info.input.step, qmin: m.info.input.qmin, qmax: m.info.input.qmax },
+      ...(hw.adc.range === 'block' ? { adcFullScaleUa: adcFullScaleUa(hw, Math.min(rows, perBlock)) } : {}),
       placements,
     });
     matricesByLayer.set(m.info.layer, list);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../common/errors.js';
 import { Rng } from '../common/rng.js';
-import { rowsPerBlock, type HardwareProfile } from '../hardware/index.js';
+import { adcFullScaleUa, rowsPerBlock, type HardwareProfile } from '../hardware/index.js';
 import type { ImageDataset, WeightImage, WeightImageMatrix } from '../nn/index.js';
 import { convGeometry } from '../nn/index.js';
 import type { NetworkAnalysis, WeightMatrix } from '../spec/index.js';
@@ -94,6 +94,8 @@ interface MatrixPlan {
   readonly cols: number;
   readonly targets: Float32Array;
   readonly blocks: ReadonlyArray<readonly [number, number]>;
+  /** ADC LSB (uA) of this matrix's conversions (hardware adc.range). */
+  readonly lsbUa: number;
   readonly levels: tf.Tensor2D;
   readonly scale: tf.Tensor;
   readonly bias: tf.Tensor1D;
@@ -150,11 +152,7 @@ export function simulateOnChip(
   const batchSize = opts.batchSize ?? 100;
   const [h, w, c] = net.spec.input;
   const adcMax = 2 ** hw.adc.bits - 1;
-  const fullScaleUa = hw.adc.fullScaleFraction * hw.array.rows * hw.conductance.readVoltageV * hw.conductance.maxUs;
-  const lsbUa = fullScaleUa / 2 ** hw.adc.bits;
   const maxColumnUa = hw.array.rows * hw.conductance.readVoltageV * hw.conductance.maxUs;
-  // One ADC code in integer weight units of the least significant slice.
-  const codeToUnits = lsbUa / (hw.conductance.readVoltageV * layout.stepUs);
   const readRel = (t: number): number => readSigmaRelative(noise, t);
 
   const plans: MatrixPlan[] = image.matrices.map((m, index) => {
@@ -170,6 +168,7 @@ export function simulateOnChip(
       cols: m.info.cols,
       targets: weightsToTargets(m.levels, m.info.rows, m.info.cols, layout),
       blocks,
+      lsbUa: adcFullScaleUa(hw, Math.min(m.info.rows, perBlock)) / 2 ** hw.adc.bits,
       levels: tf.tensor2d(Float32Array.from(m.levels), [m.info.rows, m.info.cols]),
       scale: tf.tensor1d(m.scales),
       bias: tf.tensor1d(m.bias),
@@ -179,7 +178,9 @@ export function simulateOnChip(
   for (const p of plans) byLayer.set(p.image.info.layer, [...(byLayer.get(p.image.info.layer) ?? []), p]);
 
   // Per physical column: weight of its slice and the sign of its pair member, [planes * cols].
-  const columnCoefficient = (cols: number): tf.Tensor1D => {
+  const columnCoefficient = (cols: number, lsbUa: number): tf.Tensor1D => {
+    // One ADC code in integer weight units of the least significant slice.
+    const codeToUnits = lsbUa / (hw.conductance.readVoltageV * layout.stepUs);
     const coef = new Float32Array(planes * cols);
     for (let q = 0; q < planes; q++) {
       const slice = Math.floor(q / layout.pair);
@@ -188,7 +189,7 @@ export function simulateOnChip(
     }
     return tf.tensor1d(coef);
   };
-  const coefficients = plans.map((p) => columnCoefficient(p.cols));
+  const coefficients = plans.map((p) => columnCoefficient(p.cols, p.lsbUa));
 
   // Largest ADC conversion count of one bit plane of one row block of one batch, pool twice that.
   const maxConversions = Math.max(1, ...plans.map((p) => batchSize * p.spec.outShape[0] * p.spec.outShape[1] * planes * p.cols));
@@ -389,7 +390,7 @@ export function simulateOnChip(
                 const bitPlane = tf.mod(tf.floor(tf.div(xBlock, 2 ** b)), 2) as tf.Tensor2D;
                 let current = tf.mul(tf.matMul(bitPlane, gRead), hw.conductance.readVoltageV);
                 if (noise.irDrop.factor > 0) current = tf.mul(current, tf.sub(1, tf.mul(noise.irDrop.factor / maxColumnUa, current)));
-                let codes = tf.add(tf.mul(tf.div(current, lsbUa), gain), offset);
+                let codes = tf.add(tf.mul(tf.div(current, plan.lsbUa), gain), offset);
                 if (noise.adc.noiseFullScale > 0) codes = tf.add(codes, adcNoise(codes.shape as [number, number], noiseSeed));
                 const quantised = tf.clipByValue(tf.floor(tf.add(codes, 0.5)), 0, adcMax);
                 const n = quantised.shape[0] as number;

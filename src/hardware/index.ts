@@ -1,5 +1,6 @@
 export {
   HardwareProfileSchema,
+  adcFullScaleUa,
   PROVENANCE_SECTIONS,
   arraysAvailable,
   canonicalJson,

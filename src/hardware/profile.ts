@@ -57,6 +57,11 @@ export const HardwareProfileSchema = z
       /** Full-scale input current as a fraction of the largest column current
        * (array rows x read voltage x conductance.maxUs); currents above it clip. */
       fullScaleFraction: z.number().positive().max(1),
+      /** Which rows set the ADC reference: 'array' (every conversion uses the array's full scale
+       * above) or 'block' (the controller sets the reference per weight matrix to
+       * fullScaleFraction x the rows of its largest row block x read voltage x maxUs, so a matrix
+       * with few rows is not resolved by a handful of codes). */
+      range: z.enum(['array', 'block']).default('array'),
     }),
     crossbar: z.strictObject({
       readLatencyNs: nonNegative,
@@ -171,6 +176,15 @@ export function weightMagnitudeBits(hw: HardwareProfile): number {
 export function columnsPerWeight(hw: HardwareProfile): number {
   const slices = Math.ceil(weightMagnitudeBits(hw) / hw.weights.bitsPerCell);
   return slices * (hw.weights.differential ? 2 : 1);
+}
+
+/**
+ * Full-scale current (uA) of the ADC conversions of a weight matrix whose largest row block has
+ * `blockRows` rows: the array's full scale, or with adc.range 'block' the block's own.
+ */
+export function adcFullScaleUa(hw: HardwareProfile, blockRows: number): number {
+  const rows = hw.adc.range === 'block' ? Math.min(hw.array.rows, Math.max(1, blockRows)) : hw.array.rows;
+  return hw.adc.fullScaleFraction * rows * hw.conductance.readVoltageV * hw.conductance.maxUs;
 }
 
 /** SHA-256 of the profile's canonical JSON (keys sorted): recorded with every result. */

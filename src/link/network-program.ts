@@ -57,6 +57,9 @@ export const WeightMatrixSchema = z
     bias: z.array(z.number()).optional(),
     /** Quantisation of this matrix's input vector into the integer levels the DACs apply. */
     input: z.strictObject({ scale: z.number().positive(), qmin: z.int(), qmax: z.int() }),
+    /** ADC full scale (uA) for this matrix's conversions, set by the controller's ADC reference
+     * before its MVMs; omitted = the chip's own full scale (HELLO / chip profile). */
+    adcFullScaleUa: z.number().positive().optional(),
     placements: z.array(PlacementSchema).min(1),
   })
   .superRefine((m, ctx) => {

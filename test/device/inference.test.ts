@@ -97,6 +97,39 @@ describe('simulateOnChip', () => {
   });
 });
 
+describe('simulateOnChip on a searched residual network (identity first, 9-row conv and 1-row projection)', () => {
+  const RESIDUAL = repoPath('fixtures/networks/searched-residual');
+  let rnet: NetworkAnalysis;
+  let rimage: WeightImage;
+  before(() => {
+    rnet = analyzeNetwork(loadJsonFile(NetworkSpecSchema, `${RESIDUAL}/spec.json`), 'searched-residual spec');
+    rimage = loadWeightImage(RESIDUAL);
+  });
+
+  it('without device noise the macro computes the quantised network: identity skipped, projection on the skip path', () => {
+    assert.equal(hw.adc.range, 'block');
+    const r = simulateOnChip(rnet, rimage, hw, ideal, data, { seeds: [1], timesS: [1] });
+    const t = r.times[0] as (typeof r.times)[number];
+    assert.ok(r.digitalAccuracy > 0.6, `digital ${r.digitalAccuracy}`);
+    // 8-bit ADC rounding alone flips a few of the 100 images (measured: 3).
+    assert.ok(Math.abs(t.accuracy.mean - r.digitalAccuracy) <= 0.05, `ideal ${t.accuracy.mean} vs digital ${r.digitalAccuracy}`);
+    for (const m of t.matrices) assert.ok(m.relativeOutputError < 0.1, `${m.name}: ${m.relativeOutputError}`);
+  });
+
+  it('an ADC range per row block keeps few-row matrices above the noise; one array-wide range drowns them', () => {
+    const arrayRange = parseHardwareProfile({ ...structuredClone(hw), adc: { ...hw.adc, range: 'array' } }, 'array-wide adc range');
+    const opts = { seeds: [1], timesS: [60] } as const;
+    const block = simulateOnChip(rnet, rimage, hw, wan, data, opts);
+    const wide = simulateOnChip(rnet, rimage, arrayRange, wan, data, opts);
+    const b = block.times[0] as (typeof block.times)[number];
+    const w = wide.times[0] as (typeof wide.times)[number];
+    const projection = (t: typeof b) => t.matrices.find((m) => m.name === 'layers[1].projection')?.relativeOutputError ?? Number.NaN;
+    assert.ok(projection(w) > 1, `1-row projection with the array-wide range: ${projection(w)}`);
+    assert.ok(projection(b) < 0.5, `1-row projection with its own range: ${projection(b)}`);
+    assert.ok(b.accuracy.mean > w.accuracy.mean + 0.3, `accuracy per-block range ${b.accuracy.mean} vs array-wide ${w.accuracy.mean}`);
+  });
+});
+
 describe('simulateProbes', () => {
   it('an ideal device gives only ADC rounding; the default profile predicts more error, growing with time', () => {
     const compiled = compileNetwork(net, image, hw);

@@ -30,5 +30,6 @@ export function registerCommands(program: Command): void {
   registerShow(program);
   registerExport(program);
   registerDemo(program);
+  registerServe(program);
   registerCalibrate(program);
 }
