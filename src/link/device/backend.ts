@@ -65,6 +65,10 @@ export interface MacroBackend {
   infer?(network: NetworkProgram, request: InferRequest, ctx: OperationContext): Promise<Float32Array>;
   /** Test-only clock jump (drift experiments). Only offered when the endpoint enables it. */
   advanceClock?(seconds: number): void;
+  /** Seconds the device's operations have taken on its own clock so far (monotonic): an emulated
+   * device runs faster than the silicon it models, and its HELLO clock must include the time
+   * its operations stand for. Absent: operations take the wall time they take. */
+  operationSeconds?(): number;
   /** All drivers off. */
   enterSafeState?(): void;
 }

@@ -150,6 +150,7 @@ export class DeviceEndpoint implements InProcessDevice {
   private readonly eventCapacity: number;
   private readonly maxNetworkBytes: number;
   private readonly bootTime: number;
+  private readonly bootOperationS: number;
   private readonly decoder: FrameDecoder;
   private readonly counts = new Map<CounterName, number>();
   private readonly cache = new Map<number, CachedReply>();
@@ -181,6 +182,7 @@ export class DeviceEndpoint implements InProcessDevice {
     this.eventCapacity = options.eventLog ?? 256;
     this.maxNetworkBytes = options.maxNetworkBytes ?? 1 << 20;
     this.bootTime = this.now();
+    this.bootOperationS = this.backend.operationSeconds?.() ?? 0;
     this.decoder = new FrameDecoder({ maxPayload: this.maxPayload, onFrame: (f) => this.onFrame(f), onError: (k, f) => this.onBadFrame(k, f) });
     this.log(EventCode.BOOT, this.bootId, 0);
   }
@@ -208,7 +210,9 @@ export class DeviceEndpoint implements InProcessDevice {
   }
 
   get clockMs(): number {
-    return this.now() - this.bootTime + this.advancedMs;
+    // Wall time since boot, test clock jumps, and the emulated time operations stood for.
+    const operationMs = 1000 * ((this.backend.operationSeconds?.() ?? 0) - this.bootOperationS);
+    return this.now() - this.bootTime + this.advancedMs + operationMs;
   }
 
   get currentConfig(): DeviceConfig {
