@@ -87,6 +87,12 @@ export interface TimeReference {
   readonly clockMs: number;
   readonly bootId: number;
   readonly source: 'program' | 'parent' | 'start';
+  /**
+   * Device seconds from the first PROGRAM of the session to the end of programming (same boot;
+   * absent when unknown). Cells were programmed over that time, so at a time point they are on
+   * average half of it older than the time point says (cimbench compare simulates that mean age).
+   */
+  readonly programmingS?: number;
 }
 
 export type CampaignDocument =

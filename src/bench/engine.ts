@@ -1,10 +1,24 @@
 import { setMaxListeners } from 'node:events';
 import { CimbenchError, InputError, LinkError, withContext } from '../common/errors.js';
 import { Rng } from '../common/rng.js';
-import { addConversion, newProbeSums, probeAdc, probeInputs, relError, simulateOnChip, simulateProbes, type ProbeSums } from '../device/index.js';
+import {
+  addConversion,
+  newProbeSums,
+  noiseForChip,
+  probeAdc,
+  probeInputs,
+  relError,
+  simulateOnChip,
+  simulateProbes,
+  type ColumnPlacement,
+  type NoiseProfile,
+  type ProbeSums,
+  type TimePointResult,
+} from '../device/index.js';
 import { Capability, CellStatus, maxReadCells, type ChipLink, type DeviceConfig, type DeviceInfo, type ProgramResult, type Region } from '../link/index.js';
 import { takeDataset } from '../nn/index.js';
-import type { PreparedCampaign } from './campaign.js';
+import type { Campaign, PreparedCampaign } from './campaign.js';
+import type { CompiledNetwork } from './compile.js';
 import type {
   AccuracySpread,
   ArrayMvmStat,
@@ -114,6 +128,31 @@ const defaultSleep = (ms: number, signal: AbortSignal): Promise<void> =>
     signal.addEventListener('abort', onAbort, { once: true });
   });
 
+/** The compiler's placements as the simulator takes them (measured ADC trims per array column). */
+export function placementsOf(compiled: CompiledNetwork): ColumnPlacement[] {
+  return compiled.tiles.map((t) => ({ matrix: t.matrix, array: t.placement.array, col: t.placement.col, cols: t.placement.cols, srcRow: t.placement.srcRow, srcCol: t.placement.srcCol, slice: t.placement.slice, polarity: t.placement.polarity }));
+}
+
+/** A simulated time point's matrices as the store's matrix statistics. */
+export function matrixStatsOf(t: TimePointResult): MatrixStat[] {
+  return t.matrices.map((m, mi) => ({
+    matrix: mi,
+    layer: m.layer,
+    name: m.name,
+    cells: m.cells,
+    stuckFraction: m.stuckFraction,
+    gErrMeanUs: m.conductanceErrorUs.mean,
+    gErrStdUs: m.conductanceErrorUs.std,
+    adcClipFraction: m.adcClipFraction,
+    relativeOutputError: m.relativeOutputError,
+  }));
+}
+
+/** The probe vectors of a time point, per tile (the same for the chip and the simulator). */
+export function probeVectorsFor(regions: ReadonlyArray<{ readonly rows: number }>, mvm: Campaign['mvm'], point: number): Uint8Array[] {
+  return probeInputs(regions, mvm.vectors, new Rng(mvm.seed).fork(point));
+}
+
 /** Splits every tile into blocks of whole rows holding at most `blockCells` cells. */
 export function planBlocks(tiles: readonly TileDoc[], blockCells: number): BlockDoc[] {
   const blocks: BlockDoc[] = [];
@@ -156,6 +195,7 @@ export class CampaignEngine {
   private readonly measuredMvm = new Map<number, readonly ArrayMvmStat[]>();
   private readbacks = new Map<number, Float32Array>();
   private unsubscribeLink: (() => void) | undefined;
+  private trimWarned = false;
 
   constructor(private readonly options: EngineOptions) {
     const { compiled } = options.prepared;
@@ -463,27 +503,19 @@ export class CampaignEngine {
     const { prepared, plan } = this.options;
     const { campaign } = prepared;
     const data = takeDataset(prepared.testSet, campaign.simulation.images ?? prepared.testSet.count);
-    const r = this.predict(prepared.net, prepared.image, prepared.hw, prepared.noise, data, {
+    const noise = this.noiseForDevice();
+    const r = this.predict(prepared.net, prepared.image, prepared.hw, noise, data, {
       seeds: campaign.seeds,
       timesS: plan.points.map((p) => p.nominalS),
       driftCompensation: campaign.simulation.driftCompensation,
       batchSize: campaign.simulation.batchSize,
+      placements: placementsOf(prepared.compiled),
       onProgress: (d, t) => this.progress(key, 'predict', d, t),
     });
     const points = plan.points.map((p, i) => {
       const t = r.times[i];
       if (!t) throw new CimbenchError('INTERNAL', `prediction has no result for time point ${p.index}`);
-      const matrices: MatrixStat[] = t.matrices.map((m, mi) => ({
-        matrix: mi,
-        layer: m.layer,
-        name: m.name,
-        cells: m.cells,
-        stuckFraction: m.stuckFraction,
-        gErrMeanUs: m.conductanceErrorUs.mean,
-        gErrStdUs: m.conductanceErrorUs.std,
-        adcClipFraction: m.adcClipFraction,
-        relativeOutputError: m.relativeOutputError,
-      }));
+      const matrices = matrixStatsOf(t);
       return { point: p.index, tS: t.tS, accuracy: { mean: t.accuracy.mean, std: t.accuracy.std, perSeed: [...t.accuracy.perSeed] }, matrices };
     });
     if (campaign.simulation.driftCompensation) {
@@ -502,6 +534,20 @@ export class CampaignEngine {
     return { images: r.images, digitalAccuracy: r.digitalAccuracy, accuracy: points.map((p) => p.accuracy.mean) };
   }
 
+  /** The noise profile for this device: measured ADC trims of another chip are dropped, with a warning once. */
+  private noiseForDevice(): NoiseProfile {
+    const { noise, trims } = noiseForChip(this.options.prepared.noise, this.info?.chipId);
+    if (trims === 'other-chip' && !this.trimWarned) {
+      this.trimWarned = true;
+      this.emit({
+        type: 'event',
+        level: 'warning',
+        message: `noise profile ${noise.name} holds ADC trims measured on chip ${this.options.prepared.noise.adc.columns?.chipId}, not on this device (${this.info?.chipId ?? 'unknown'}): the simulator draws trims instead`,
+      });
+    }
+    return noise;
+  }
+
   private async program(key: string): Promise<Record<string, unknown>> {
     const { link, prepared } = this.options;
     const prog = prepared.campaign.programming;
@@ -512,6 +558,8 @@ export class CampaignEngine {
     let pulses = 0;
     // Never replay: a block with a journalled intent is not sent again, whatever happened to it.
     const pending = this.blocks.filter((b) => !this.blockState.has(b.block));
+    // The device clock before the first PROGRAM: how long programming took (the cells' ages spread over it).
+    const first = pending.length > 0 ? await link.hello() : undefined;
     let chained = false;
     for (let k = 0; k < pending.length; k++) {
       const b = pending[k] as BlockDoc;
@@ -565,7 +613,8 @@ export class CampaignEngine {
     }
     await this.checkpoint();
     const hello = await link.hello();
-    this.timeRef = { wallMs: Date.now(), clockMs: hello.clockMs, bootId: hello.bootId, source: 'program' };
+    const programmingS = first && first.bootId === hello.bootId && hello.clockMs >= first.clockMs ? (hello.clockMs - first.clockMs) / 1000 : undefined;
+    this.timeRef = { wallMs: Date.now(), clockMs: hello.clockMs, bootId: hello.bootId, source: 'program', ...(programmingS !== undefined ? { programmingS } : {}) };
     this.emit({ type: 'time-reference', ...this.timeRef });
     return { blocksSent: sent, totalPulses: pulses };
   }
@@ -720,8 +769,7 @@ export class CampaignEngine {
 
   /** The probe vectors of a time point, per tile (the same for the chip and the simulator). */
   private probeVectors(point: number): Uint8Array[] {
-    const { mvm } = this.options.prepared.campaign;
-    return probeInputs(this.tiles.map((t) => t.region), mvm.vectors, new Rng(mvm.seed).fork(point));
+    return probeVectorsFor(this.tiles.map((t) => t.region), this.options.prepared.campaign.mvm, point);
   }
 
   private async measure(point: number, key: string): Promise<Record<string, unknown>> {
@@ -737,7 +785,11 @@ export class CampaignEngine {
     for (let start = 0; start < testSet.count; start += INFER_BATCH) {
       await this.checkpoint();
       const n = Math.min(INFER_BATCH, testSet.count - start);
-      const r = await link.infer(networkId, testSet.images.subarray(start * per, (start + n) * per), [h, w, c], { signal: this.signal });
+      // Progress per INFER reply (a few images), not per batch: a batch can take seconds on the chip.
+      const r = await link.infer(networkId, testSet.images.subarray(start * per, (start + n) * per), [h, w, c], {
+        signal: this.signal,
+        onProgress: (done) => this.progress(key, `measure @${point}`, start + done, testSet.count),
+      });
       for (let i = 0; i < n; i++) {
         let best = 0;
         for (let k = 1; k < r.classes; k++) if ((r.logits[i * r.classes + k] as number) > (r.logits[i * r.classes + best] as number)) best = k;
@@ -819,7 +871,7 @@ export class CampaignEngine {
     const measured = this.measuredMvm.get(point);
     if (!measured || measured.length === 0) return [];
     const { prepared } = this.options;
-    const noise = prepared.noise;
+    const noise = this.noiseForDevice();
     const inputs = this.probeVectors(point);
     const tiles = this.tiles.map((t) => ({ array: t.region.array, col: t.region.col, rows: t.region.rows, cols: t.region.cols, targetsUs: t.targetsUs, inputs: inputs[t.tile] as Uint8Array }));
     const info = this.info;
@@ -843,7 +895,7 @@ export class CampaignEngine {
 }
 
 /** Cell-weighted aggregate of matrix statistics per layer (mean, pooled std, stuck fraction). */
-function byLayer(stats: readonly MatrixStat[]): Map<number, { mean: number; std: number; stuck: number }> {
+export function byLayer(stats: readonly MatrixStat[]): Map<number, { mean: number; std: number; stuck: number }> {
   const acc = new Map<number, { cells: number; healthy: number; m1: number; m2: number; stuck: number }>();
   for (const s of stats) {
     const a = acc.get(s.layer) ?? { cells: 0, healthy: 0, m1: 0, m2: 0, stuck: 0 };

@@ -26,3 +26,5 @@ export type {
 } from './documents.js';
 export { executeRun } from './session.js';
 export type { ExecuteOptions, ExecuteResult, OpenedLink } from './session.js';
+export { CompareOptionsSchema, compareRun } from './compare.js';
+export type { ArrayComparison, CompareOptions, RunComparison } from './compare.js';

@@ -7,6 +7,7 @@ import {
   fitRelaxationMean,
   fitSpread,
   fitStuck,
+  fitLevelBias,
   levelsOf,
   relaxationObservations,
   spreadGroups,
@@ -34,7 +35,12 @@ export interface CalibrationReport {
   readonly read: Fitted<ReadNoiseFit>;
   readonly stuck: Fitted<StuckFit>;
   readonly relaxation: Fitted<{ chosen: 'log' | 'power-law'; choiceReason: string; mean: { log: FormFit; powerLaw: FormFit | { refused: string } }; spread: SpreadFit }>;
-  readonly programming: Fitted<{ perLevel: ReadonlyArray<{ targetUs: number; sigma: ParamEstimate }>; polynomial: PolynomialFit }>;
+  readonly programming: Fitted<{
+    perLevel: ReadonlyArray<{ targetUs: number; sigma: ParamEstimate; mean?: ParamEstimate }>;
+    polynomial: PolynomialFit;
+    /** Why per-level means are missing (then the profile keeps an unbiased error). */
+    biasRefused?: string;
+  }>;
   readonly mvm: Fitted<MvmFit>;
   readonly observations: { readonly mean: readonly RelaxationMeanObservation[]; readonly spread: readonly SpreadGroup[] };
 }
@@ -85,7 +91,19 @@ export function calibrate(d: CalibrationDataset, options: CalibrateOptions): Cal
           ? levelsUs.map((t, l) => ({ targetUs: t, sigma: (spread.powerLaw as FormFit).params[`sigma${l}`] as ParamEstimate }))
           : spread.sigmaByLevel;
       const poly = fitPolynomial(perLevel, d.gMaxUs);
-      programming = poly.status === 'refused' ? poly : { status: 'fitted', perLevel, polynomial: poly };
+      // Per-level bias, after the chosen form's mean relaxation at each group's age.
+      const relaxationAt = (ageS: number, targetUs: number): number => {
+        if (chosen === 'log') {
+          const m = mean.log;
+          return (m.params.meanUsPerLn as ParamEstimate).value * Math.log1p(ageS / t0Of(m));
+        }
+        const m = mean.powerLaw as FormFit;
+        return targetUs * (Math.pow(1 + ageS / t0Of(m), -(m.params.nuMean as ParamEstimate).value) - 1);
+      };
+      const bias = fitLevelBias(groups, levelsUs.length, relaxationAt);
+      const withBias = bias.status === 'fitted' ? perLevel.map((p, l) => ({ ...p, mean: bias.perLevel[l] as ParamEstimate })) : perLevel;
+      programming =
+        poly.status === 'refused' ? poly : { status: 'fitted', perLevel: withBias, polynomial: poly, ...(bias.status === 'refused' ? { biasRefused: bias.reason } : {}) };
     }
   }
   const mvm: Fitted<MvmFit> = d.mvm && d.mvm.length > 0 ? fitMvm(d.mvm) : { status: 'refused', reason: 'no MVM calibration patterns in the data (campaign MVM probes are not recorded per vector; run the calibration plan with mvmVectors)' };
@@ -112,8 +130,19 @@ function buildProfile(d: CalibrationDataset, r: CalibrationReport, o: CalibrateO
   let programming = base.programming;
   if (r.programming.status === 'fitted') {
     const p = r.programming.polynomial;
-    programming = { coefficientsUs: p.coefficients.map((c) => c.value), referenceUs: p.referenceUs, scale: 1 };
-    provenance.programming = `fitted from ${from}: per-level sigma after write-verify (${r.programming.perLevel.length} levels, read noise removed), polynomial of degree ${p.degree} in x = g / ${p.referenceUs} uS chosen by AICc; reduced chi2 ${p.gof.reducedChi2.toFixed(2)}`;
+    const levels = r.programming.perLevel;
+    const biased = levels.every((l) => l.mean !== undefined);
+    programming = {
+      coefficientsUs: p.coefficients.map((c) => c.value),
+      referenceUs: p.referenceUs,
+      scale: 1,
+      ...(biased ? { levels: { targetsUs: levels.map((l) => l.targetUs), meanUs: levels.map((l) => (l.mean as ParamEstimate).value), sigmaUs: levels.map((l) => Math.max(0, l.sigma.value)) } } : {}),
+    };
+    provenance.programming = `fitted from ${from}: per-level sigma after write-verify (${levels.length} levels, read noise removed), polynomial of degree ${p.degree} in x = g / ${p.referenceUs} uS chosen by AICc; reduced chi2 ${p.gof.reducedChi2.toFixed(2)}; ${
+      biased
+        ? `per-level mean error (bias, ${levels.map((l) => (l.mean as ParamEstimate).value.toFixed(2)).join(', ')} uS) and sigma in programming.levels, which the simulator interpolates`
+        : `no per-level bias (${r.programming.biasRefused ?? 'not fitted'}): unbiased error`
+    }`;
   } else {
     refused.programming = r.programming.reason;
     provenance.programming = kept('programming', r.programming.reason);
@@ -127,6 +156,8 @@ function buildProfile(d: CalibrationDataset, r: CalibrationReport, o: CalibrateO
       const s = spread.log;
       drift = {
         form: 'log',
+        // The fits' model: ln(1 + t/t0) and a spread onset 1 - exp(-t/t0).
+        onset: 'smooth',
         t0S: m.params.t0S?.value ?? m.fixed.t0S?.value ?? 1,
         meanUsPerLn: (m.params.meanUsPerLn as ParamEstimate).value,
         spread0Us: Math.max(0, s.params.spread0Us?.value ?? 0),
@@ -165,9 +196,30 @@ function buildProfile(d: CalibrationDataset, r: CalibrationReport, o: CalibrateO
   let adc = base.adc;
   let irDrop = base.irDrop;
   if (r.mvm.status === 'fitted') {
-    adc = { noiseFullScale: r.mvm.noiseFullScale.value, gainStd: r.mvm.gainStd.value, offsetStdLsb: r.mvm.offsetStdLsb.value };
+    const trims = r.mvm.trims;
+    const arrays = [...new Set(trims.map((t) => t.array))].sort((a, b) => a - b);
+    const width = Math.max(0, ...trims.map((t) => t.col + 1));
+    const columns =
+      d.source.chipId && trims.length > 0
+        ? {
+            chipId: d.source.chipId,
+            arrays: arrays.map((array) => {
+              const gain: Array<number | null> = new Array<number | null>(width).fill(null);
+              const offsetLsb: Array<number | null> = new Array<number | null>(width).fill(null);
+              for (const t of trims) {
+                if (t.array !== array) continue;
+                gain[t.col] = t.gain;
+                offsetLsb[t.col] = t.offsetLsb;
+              }
+              return { array, gain, offsetLsb };
+            }),
+          }
+        : undefined;
+    adc = { noiseFullScale: r.mvm.noiseFullScale.value, gainStd: r.mvm.gainStd.value, offsetStdLsb: r.mvm.offsetStdLsb.value, ...(columns ? { columns } : {}) };
     irDrop = { factor: Math.min(1, Math.max(0, r.mvm.irDropFactor.value)) };
-    provenance.adc = `fitted from ${from}: per-column gain and offset from ${r.mvm.vectors} MVM patterns on ${r.mvm.columns} columns (gain spread ${fmt(r.mvm.gainStd)}, offset spread ${fmt(r.mvm.offsetStdLsb)} LSB)`;
+    provenance.adc = `fitted from ${from}: per-column gain and offset from ${r.mvm.vectors} MVM patterns on ${r.mvm.columns} columns (gain spread ${fmt(r.mvm.gainStd)}, offset spread ${fmt(r.mvm.offsetStdLsb)} LSB)${
+      columns ? `; the measured trims of chip ${columns.chipId} (arrays ${arrays.join(', ')}) are in adc.columns and replace the draws on that chip` : ''
+    }`;
     provenance.irDrop = `fitted from ${from}: shared quadratic compression of column currents, factor ${fmt(r.mvm.irDropFactor)} relative to rows * vRead * gMax`;
   } else {
     refused.adc = r.mvm.reason;
@@ -212,7 +264,7 @@ export function summarise(r: CalibrationReport): Record<string, unknown> {
     stuck: r.stuck,
     relaxation: r.relaxation.status === 'fitted' ? { chosen: r.relaxation.chosen, choiceReason: r.relaxation.choiceReason, mean: r.relaxation.mean, spread: { log: r.relaxation.spread.log, powerLaw: 'refused' in r.relaxation.spread.powerLaw ? r.relaxation.spread.powerLaw : { nuStd: r.relaxation.spread.powerLaw.params.nuStd, gof: r.relaxation.spread.powerLaw.gof } } } : r.relaxation,
     programming: r.programming,
-    mvm: r.mvm.status === 'fitted' ? { ...r.mvm, columnsGain: undefined, columnsOffsetLsb: undefined } : r.mvm,
+    mvm: r.mvm.status === 'fitted' ? { ...r.mvm, columnsGain: undefined, columnsOffsetLsb: undefined, trims: undefined } : r.mvm,
   };
 }
 

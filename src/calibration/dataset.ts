@@ -6,8 +6,8 @@ import { BenchRuns, type Db } from '../store/index.js';
  * produced them (campaign runs in the store, or the calibration plan on a live link).
  *
  * Times: `ageS` of a read-back is, per cell, the time since that cell's programming (seconds).
- * Campaign runs only know the end of programming, so every cell of a time point gets the same age
- * (cells programmed early in a long run are older than that by up to the programming time).
+ * Campaign runs record the end of programming and how long it took; a cell's age there is
+ * estimated from its block's place in the programming order (programmingAgeOffsets).
  */
 export interface ReadbackSet {
   readonly ageS: Float32Array;
@@ -43,6 +43,8 @@ export interface MvmPatterns {
   /** vectors x cols raw codes (one input bit, so no shift-add). */
   readonly codes: Float32Array;
   readonly adcBits: number;
+  /** The array the patterns ran on (per-column trims are recorded against it). */
+  readonly array?: number;
 }
 
 export interface DatasetSource {
@@ -120,7 +122,8 @@ export function mergeDatasets(parts: readonly CalibrationDataset[]): Calibration
   return {
     source: {
       runs: parts.flatMap((p) => p.source.runs),
-      chipId: first.source.chipId,
+      // Several chips make a family profile: no chip id, so no chip's measured ADC trims in it.
+      chipId: parts.every((p) => p.source.chipId === first.source.chipId) ? first.source.chipId : null,
       firmware: first.source.firmware,
       firmwareName: first.source.firmwareName,
       dates: parts.flatMap((p) => p.source.dates),
@@ -140,14 +143,37 @@ export function mergeDatasets(parts: readonly CalibrationDataset[]): Calibration
 }
 
 /**
+ * How much older than the end of programming each cell is: blocks were programmed one after another
+ * in block order over `programmingS`, so at an even rate per cell a cell of a block is older by the
+ * programming time of the cells after its block's middle. (Time points count from the end of
+ * programming; taking every cell as programmed then would make early blocks look young.)
+ */
+function programmingAgeOffsets(blockOfCell: readonly number[], programmingS: number): Float32Array {
+  const out = new Float32Array(blockOfCell.length);
+  if (!(programmingS > 0) || blockOfCell.length === 0) return out;
+  const sizes = new Map<number, number>();
+  for (const b of blockOfCell) sizes.set(b, (sizes.get(b) ?? 0) + 1);
+  const middle = new Map<number, number>();
+  let before = 0;
+  for (const b of [...sizes.keys()].sort((x, y) => x - y)) {
+    const size = sizes.get(b) as number;
+    middle.set(b, (before + size / 2) / blockOfCell.length);
+    before += size;
+  }
+  blockOfCell.forEach((b, i) => (out[i] = programmingS * (1 - (middle.get(b) as number))));
+  return out;
+}
+
+/**
  * One campaign run from the store: cells with their PROGRAM results, read-backs at every recorded
- * time point (age = the time point's actual seconds after the end of programming).
+ * time point (age = the time point's actual seconds after the end of programming, plus how much
+ * earlier than that end the cell's block was programmed).
  */
 export function loadRunDataset(db: Db, runId: number): CalibrationDataset {
   const runs = new BenchRuns(db);
   const run = runs.require(runId);
-  const cellRows = db.prepare('SELECT array_no, row_no, col_no, target_us, final_us, device_status, pulses FROM cells WHERE run_id = ? ORDER BY array_no, row_no, col_no').raw(true).all(runId) as Array<
-    [number, number, number, number, number | null, number | null, number | null]
+  const cellRows = db.prepare('SELECT array_no, row_no, col_no, target_us, final_us, device_status, pulses, block FROM cells WHERE run_id = ? ORDER BY array_no, row_no, col_no').raw(true).all(runId) as Array<
+    [number, number, number, number, number | null, number | null, number | null, number]
   >;
   if (cellRows.length === 0) {
     throw new InputError('INVALID_INPUT', `run ${runId} recorded no programmed cells (mode ${run.mode}): calibrate from runs that programmed the chip`, { where: `run ${runId}` });
@@ -165,6 +191,7 @@ export function loadRunDataset(db: Db, runId: number): CalibrationDataset {
     status[i] = r[5] ?? 255;
     pulses[i] = r[6] ?? 65535;
   });
+  const olderBy = programmingAgeOffsets(cellRows.map((r) => r[7]), run.timeReference?.programmingS ?? (run.parentRunId !== null ? runs.get(run.parentRunId)?.timeReference?.programmingS : undefined) ?? 0);
   const points = db.prepare('SELECT point, nominal_s, actual_s FROM time_points WHERE run_id = ? ORDER BY point').all(runId) as Array<{ point: number; nominal_s: number; actual_s: number | null }>;
   const config = (run.config as { programming?: { readAverages?: number } }).programming;
   const device = db.prepare('SELECT device_json FROM runs WHERE id = ?').get(runId) as { device_json: string | null };
@@ -178,7 +205,8 @@ export function loadRunDataset(db: Db, runId: number): CalibrationDataset {
       const i = key.get(`${r[0]}:${r[1]}:${r[2]}`);
       if (i !== undefined) valuesUs[i] = r[3];
     }
-    readbacks.push({ ageS: new Float32Array(n).fill(p.actual_s ?? p.nominal_s), averages, valuesUs });
+    const since = p.actual_s ?? p.nominal_s;
+    readbacks.push({ ageS: Float32Array.from(olderBy, (o) => since + o), averages, valuesUs });
   }
   const hw = db.prepare('SELECT hardware_json FROM runs WHERE id = ?').get(runId) as { hardware_json: string };
   const hardware = JSON.parse(hw.hardware_json) as { conductance: { minUs: number; maxUs: number } };

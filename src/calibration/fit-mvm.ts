@@ -7,7 +7,8 @@ import type { Fitted } from './fits.js';
  * bit, column c of vector v should read I = vRead * sum_r x_r G_rc (G from the read-back just
  * before), and the ADC gives code = k_c * (I - f I^2 / Imax) + o_c + noise. A per-column fit in
  * (I, I^2, 1) gives f per column (pooled, weighted); with f fixed, (I', 1) gives k_c and o_c.
- * Spreads are corrected for the estimation error of each column's coefficients.
+ * Spreads are corrected for the estimation error of each column's coefficients (unit weights: the
+ * conversion noise is estimated from each column's residuals, not assumed to be 1 LSB).
  */
 export interface MvmFit {
   readonly columns: number;
@@ -22,10 +23,12 @@ export interface MvmFit {
   readonly meanGainCodesPerUa: number;
   readonly columnsGain: readonly number[];
   readonly columnsOffsetLsb: readonly number[];
+  /** Per measured column of a known array: gain relative to the mean and offset (LSB). */
+  readonly trims: ReadonlyArray<{ readonly array: number; readonly col: number; readonly gain: number; readonly offsetLsb: number }>;
 }
 
 export function fitMvm(patterns: readonly MvmPatterns[]): Fitted<MvmFit> {
-  type Col = { I: number[]; code: number[]; imax: number };
+  type Col = { I: number[]; code: number[]; imax: number; array: number | undefined; col: number };
   const cols: Col[] = [];
   let vectors = 0;
   let bits = 8;
@@ -35,7 +38,7 @@ export function fitMvm(patterns: readonly MvmPatterns[]): Fitted<MvmFit> {
     const V = p.inputs.length / p.rows;
     vectors += V;
     for (let c = 0; c < p.cols; c++) {
-      const col: Col = { I: [], code: [], imax: p.fullCurrentUa };
+      const col: Col = { I: [], code: [], imax: p.fullCurrentUa, array: p.array, col: c };
       for (let v = 0; v < V; v++) {
         let g = 0;
         for (let r = 0; r < p.rows; r++) if (p.inputs[v * p.rows + r]) g += p.gUs[r * p.cols + c] as number;
@@ -52,7 +55,7 @@ export function fitMvm(patterns: readonly MvmPatterns[]): Fitted<MvmFit> {
   const fw: number[] = [];
   for (const c of cols) {
     const n = c.I.length;
-    const f = weightedLinear(n, [(i) => c.I[i] as number, (i) => (c.I[i] as number) ** 2, () => 1], c.code, new Array<number>(n).fill(1));
+    const f = weightedLinear(n, [(i) => c.I[i] as number, (i) => (c.I[i] as number) ** 2, () => 1], c.code, new Array<number>(n).fill(1), { sigma: 'unknown' });
     if (!f || !((f.coefficients[0] as number) > 0)) continue;
     const k = f.coefficients[0] as number;
     const fc = (-(f.coefficients[1] as number) * c.imax) / k;
@@ -70,17 +73,19 @@ export function fitMvm(patterns: readonly MvmPatterns[]): Fitted<MvmFit> {
   const gainSe: number[] = [];
   const offsets: number[] = [];
   const offsetSe: number[] = [];
+  const where: Array<{ array: number | undefined; col: number }> = [];
   let res = 0;
   let dof = 0;
   for (const c of cols) {
     const n = c.I.length;
     const Ip = c.I.map((I) => I * (1 - (irDrop * I) / c.imax));
-    const f = weightedLinear(n, [(i) => Ip[i] as number, () => 1], c.code, new Array<number>(n).fill(1));
+    const f = weightedLinear(n, [(i) => Ip[i] as number, () => 1], c.code, new Array<number>(n).fill(1), { sigma: 'unknown' });
     if (!f) continue;
     gains.push(f.coefficients[0] as number);
     gainSe.push(f.se[0] as number);
     offsets.push(f.coefficients[1] as number);
     offsetSe.push(f.se[1] as number);
+    where.push({ array: c.array, col: c.col });
     res += f.gof.chi2;
     dof += n - 2;
   }
@@ -109,5 +114,6 @@ export function fitMvm(patterns: readonly MvmPatterns[]): Fitted<MvmFit> {
     meanGainCodesPerUa: meanGain,
     columnsGain: gains.map((x) => x / meanGain),
     columnsOffsetLsb: offsets,
+    trims: where.flatMap((w, k) => (w.array === undefined ? [] : [{ array: w.array, col: w.col, gain: (gains[k] as number) / meanGain, offsetLsb: offsets[k] as number }])),
   };
 }

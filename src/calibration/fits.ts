@@ -476,3 +476,33 @@ export function polynomialAt(p: PolynomialFit, gUs: number): number {
   const x = Math.min(1, Math.max(0, gUs / p.referenceUs));
   return p.coefficients.reduce((s, c, k) => s + c.value * x ** k, 0);
 }
+
+// ------------------------------------------------------------------ programming bias per level
+
+/** Mean relaxation of the chosen form at an age (what the per-level means are corrected by). */
+export type RelaxationMeanAt = (ageS: number, targetUs: number) => number;
+
+/**
+ * Mean programming error (bias) per level: write-verify stops inside the tolerance on the side it
+ * approached from and pulses clip at the window's ends, so levels near gMin read high and near gMax
+ * low. Each (level, age) group's mean error minus the fitted mean relaxation at its age, averaged
+ * with inverse-variance weights. The groups of a level are the same cells read at other ages, so the
+ * standard error is the groups' typical one (not divided by their number), inflated by the scatter
+ * between ages when that is larger.
+ */
+export function fitLevelBias(groups: readonly SpreadGroup[], levels: number, relaxationAt: RelaxationMeanAt): Fitted<{ perLevel: ParamEstimate[] }> {
+  const perLevel: ParamEstimate[] = [];
+  for (let l = 0; l < levels; l++) {
+    const g = groups.filter((x) => x.level === l);
+    if (g.length === 0) return { status: 'refused', reason: `target level ${l} has no read-back groups` };
+    const y = g.map((x) => x.meanGUs - x.targetUs - relaxationAt(x.ageS, x.targetUs));
+    const se2 = g.map((x) => x.variance / x.cells);
+    const w = se2.map((v) => 1 / Math.max(v, 1e-12));
+    const wsum = w.reduce((s, v) => s + v, 0);
+    const mean = y.reduce((s, v, k) => s + v * (w[k] as number), 0) / wsum;
+    const scatter = g.length > 1 ? y.reduce((s, v, k) => s + (w[k] as number) * (v - mean) ** 2, 0) / (g.length - 1) : 1;
+    const typical = Math.sqrt(se2.reduce((s, v) => s + v, 0) / se2.length);
+    perLevel.push(estimate(mean, typical * Math.sqrt(Math.max(1, scatter))));
+  }
+  return { status: 'fitted', perLevel };
+}

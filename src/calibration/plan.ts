@@ -4,8 +4,10 @@ import { Capability, type ChipLink, type Region } from '../link/index.js';
 import type { CalibrationDataset, MvmPatterns, ReadbackSet } from './dataset.js';
 
 /**
- * The calibration plan: programs a known pattern (every target level equally often in every
- * block, seeded placement) through a ChipLink, notes the device clock after every PROGRAM so each
+ * The calibration plan: first (precondition) programs a seeded random pattern and ignores it, so
+ * that the measured programming starts from random earlier levels as reprogramming a used chip does
+ * (write-verify's per-level bias depends on the side cells come from); then programs a known pattern
+ * (every target level equally often in every block, seeded placement) through a ChipLink, notes the device clock after every PROGRAM so each
  * cell's age is known, reads each block back right after programming and then all cells at a
  * series of ages (ADVANCE_CLOCK or waiting), repeats single reads on a subset (read noise) and
  * drives MVM patterns with known active rows (ADC gain/offset, IR drop).
@@ -28,6 +30,8 @@ export interface CalibrationPlanOptions {
   readonly mvmVectors?: number;
   readonly seed?: number;
   readonly toleranceUs?: number;
+  /** Program a seeded random pattern first (default true; false measures programming from the cells' present state). */
+  readonly precondition?: boolean;
   readonly onProgress?: (label: string, done: number, total: number) => void;
   /** Wall-clock wait when the device cannot ADVANCE_CLOCK (default: refuse). */
   readonly sleep?: (ms: number) => Promise<void>;
@@ -56,7 +60,21 @@ export async function runCalibrationPlan(link: ChipLink, options: CalibrationPla
   for (let a = 0; a < options.arrays; a++) {
     for (let r = 0; r < rows; r += blockRows) blocks.push({ region: { array: a, row: r, col: 0, rows: Math.min(blockRows, rows - r), cols }, offset: (a * rows + r) * cols });
   }
+  const programOptions = options.toleranceUs !== undefined ? { toleranceUs: options.toleranceUs } : {};
+  if (options.precondition ?? true) {
+    const pre = rng.fork(1);
+    let k = 0;
+    for (const b of blocks) {
+      const size = b.region.rows * b.region.cols;
+      await link.program(b.region, Float32Array.from({ length: size }, () => info.gMinUs + pre.int(levels) * step), programOptions);
+      options.onProgress?.('calibration: precondition', (k += size), n);
+    }
+  }
   let done = 0;
+  // Device clock when each PROGRAM starts: the cells of a block are programmed one after another
+  // during it, so their mean programming time is the middle of the PROGRAM, not its end (taking the
+  // end would make every age short by half a PROGRAM and bias the onset time t0 up by as much).
+  let startMs = (await link.hello()).clockMs;
   for (const b of blocks) {
     const size = b.region.rows * b.region.cols;
     // Every level equally often in every block, in a seeded order.
@@ -67,17 +85,19 @@ export async function runCalibrationPlan(link: ChipLink, options: CalibrationPla
     }
     const targets = Float32Array.from(order, (l) => info.gMinUs + l * step);
     targetUs.set(targets, b.offset);
-    const res = await link.program(b.region, targets, options.toleranceUs !== undefined ? { toleranceUs: options.toleranceUs } : {});
+    const res = await link.program(b.region, targets, programOptions);
     const after = await link.hello();
     status.set(res.status, b.offset);
     finalUs.set(res.finalUs, b.offset);
     pulses.set(res.pulses, b.offset);
-    progClockMs.fill(after.clockMs, b.offset, b.offset + size);
+    const programmedMs = (startMs + after.clockMs) / 2;
+    progClockMs.fill(programmedMs, b.offset, b.offset + size);
     const values = await link.readCells(b.region, { averages });
     const read = await link.hello();
+    startMs = read.clockMs;
     immediate.valuesUs.set(values, b.offset);
-    // Cells were programmed during the PROGRAM before `after`; read during the read-back.
-    immediate.ageS.fill(Math.max(1e-3, (after.clockMs + read.clockMs) / 2000 - after.clockMs / 1000), b.offset, b.offset + size);
+    // Programmed during the PROGRAM (mean: its middle); read during the read-back (its middle).
+    immediate.ageS.fill(Math.max(1e-3, ((after.clockMs + read.clockMs) / 2 - programmedMs) / 1000), b.offset, b.offset + size);
     options.onProgress?.('calibration: program', (done += size), n);
   }
   const endMs = (await link.hello()).clockMs;
@@ -139,7 +159,7 @@ export async function runCalibrationPlan(link: ChipLink, options: CalibrationPla
           for (let c = 0; c < w; c++) codes[v * cols + c0 + c] = reply.codes[c] as number;
         }
       }
-      mvm.push({ rows, cols, vReadV: config.vReadV, fullCurrentUa: rows * config.vReadV * info.gMaxUs, gUs: g, inputs, codes, adcBits: info.adcBits });
+      mvm.push({ rows, cols, vReadV: config.vReadV, fullCurrentUa: rows * config.vReadV * info.gMaxUs, gUs: g, inputs, codes, adcBits: info.adcBits, array: a });
     }
   }
   const fw = `${info.firmwareVersion.major}.${info.firmwareVersion.minor}.${info.firmwareVersion.patch}`;
@@ -150,7 +170,7 @@ export async function runCalibrationPlan(link: ChipLink, options: CalibrationPla
       firmware: fw,
       firmwareName: info.firmwareName,
       dates: [new Date().toISOString()],
-      description: `calibration plan: ${n} cells on ${options.arrays} arrays, ${levels} levels, ${ages.length + 1} read-backs${repeats >= 2 ? `, ${repeats} repeated reads` : ''}${mvm.length ? `, ${vectors} MVM vectors per array` : ''}`,
+      description: `calibration plan: ${n} cells on ${options.arrays} arrays${(options.precondition ?? true) ? ' (preconditioned with a random pattern)' : ''}, ${levels} levels, ${ages.length + 1} read-backs${repeats >= 2 ? `, ${repeats} repeated reads` : ''}${mvm.length ? `, ${vectors} MVM vectors per array` : ''}`,
     },
     gMinUs: info.gMinUs,
     gMaxUs: info.gMaxUs,

@@ -81,10 +81,18 @@ export interface LinearFit {
 
 /**
  * Weighted linear least squares y ~ X b (X given column by column as functions of the row).
- * Standard errors scale the covariance by the reduced chi-square when it exceeds 1 (the weights
- * understated the scatter), never below the weights' own uncertainty.
+ * With `sigma: 'known'` (default; the weights are 1/variance) standard errors scale the covariance by
+ * the reduced chi-square when it exceeds 1 (the weights understated the scatter), never below the
+ * weights' own uncertainty. With `sigma: 'unknown'` (relative weights, e.g. all 1) the scatter is
+ * estimated from the residuals: the covariance scales by the reduced chi-square either way.
  */
-export function weightedLinear(rows: number, basis: ReadonlyArray<(i: number) => number>, y: ArrayLike<number>, w: ArrayLike<number>): LinearFit | undefined {
+export function weightedLinear(
+  rows: number,
+  basis: ReadonlyArray<(i: number) => number>,
+  y: ArrayLike<number>,
+  w: ArrayLike<number>,
+  options: { readonly sigma?: 'known' | 'unknown' } = {},
+): LinearFit | undefined {
   const p = basis.length;
   const xtx = Array.from({ length: p }, () => new Array<number>(p).fill(0));
   const xty = new Array<number>(p).fill(0);
@@ -103,7 +111,7 @@ export function weightedLinear(rows: number, basis: ReadonlyArray<(i: number) =>
   const fitted = new Float64Array(rows);
   for (let i = 0; i < rows; i++) fitted[i] = basis.reduce((s, f, j) => s + f(i) * b[j]!, 0);
   const gof = goodness(y, fitted, w, p);
-  const inflate = Math.max(1, gof.reducedChi2);
+  const inflate = options.sigma === 'unknown' ? gof.reducedChi2 : Math.max(1, gof.reducedChi2);
   const covariance = inv.map((r) => r.map((v) => v * inflate));
   return { coefficients: b, se: covariance.map((r, j) => Math.sqrt(Math.max(0, r[j]!))), covariance, gof };
 }

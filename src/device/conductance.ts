@@ -109,8 +109,27 @@ export interface ProgrammedCells {
   readonly driftZ: Float32Array;
 }
 
+/** Piecewise-linear interpolation through (xs, ys), constant outside; xs ascending. */
+function interpolate(xs: readonly number[], ys: readonly number[], x: number): number {
+  const last = xs.length - 1;
+  if (x <= (xs[0] as number)) return ys[0] as number;
+  if (x >= (xs[last] as number)) return ys[last] as number;
+  let lo = 0;
+  let hi = last;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if ((xs[mid] as number) <= x) lo = mid;
+    else hi = mid;
+  }
+  const x0 = xs[lo] as number;
+  const f = (x - x0) / ((xs[hi] as number) - x0);
+  return (ys[lo] as number) * (1 - f) + (ys[hi] as number) * f;
+}
+
+/** Sigma of the programming error at a target: the per-level table when the profile has one, else the polynomial. */
 export function programmingSigmaUs(targetUs: number, noise: NoiseProfile): number {
   const p = noise.programming;
+  if (p.levels) return Math.max(0, interpolate(p.levels.targetsUs, p.levels.sigmaUs, targetUs) * p.scale);
   const x = Math.min(1, Math.max(0, targetUs / p.referenceUs));
   let sigma = 0;
   let xi = 1;
@@ -119,6 +138,12 @@ export function programmingSigmaUs(targetUs: number, noise: NoiseProfile): numbe
     xi *= x;
   }
   return Math.max(0, sigma * p.scale);
+}
+
+/** Mean programming error (bias) at a target: from the per-level table, 0 without one. */
+export function programmingBiasUs(targetUs: number, noise: NoiseProfile): number {
+  const l = noise.programming.levels;
+  return l ? interpolate(l.targetsUs, l.meanUs, targetUs) : 0;
 }
 
 /** Draws programming noise, stuck cells and drift coefficients for every target. */
@@ -138,7 +163,7 @@ export function programCells(targetsUs: Float32Array, layout: CellLayout, noise:
       stuck[i] = STUCK_HIGH;
       programmedUs[i] = layout.maxUs;
     } else {
-      programmedUs[i] = Math.max(0, target + programmingSigmaUs(target, noise) * rng.normal());
+      programmedUs[i] = Math.max(0, target + programmingBiasUs(target, noise) + programmingSigmaUs(target, noise) * rng.normal());
     }
     driftZ[i] = rng.normal();
   }
@@ -150,7 +175,16 @@ export function conductanceAt(cells: ProgrammedCells, tSeconds: number, noise: N
   const n = cells.programmedUs.length;
   const g = out ?? new Float32Array(n);
   const d = noise.drift;
-  if (d.form === 'log') {
+  if (d.form === 'log' && d.onset === 'smooth') {
+    const t = Math.max(0, tSeconds) / d.t0S;
+    const L = Math.log1p(t);
+    const mean = d.meanUsPerLn * L;
+    const spread = d.spread0Us * -Math.expm1(-t) + d.spreadUsPerLn * L;
+    for (let i = 0; i < n; i++) {
+      const g0 = cells.programmedUs[i] as number;
+      g[i] = cells.stuck[i] !== STUCK_NONE ? g0 : Math.max(0, g0 + mean + spread * (cells.driftZ[i] as number));
+    }
+  } else if (d.form === 'log') {
     const lnT = Math.log(Math.max(tSeconds, d.t0S) / d.t0S);
     const mean = d.meanUsPerLn * lnT;
     const spread = d.spread0Us + d.spreadUsPerLn * lnT;

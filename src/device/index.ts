@@ -5,12 +5,14 @@ export {
   NoiseProfileSchema,
   ProgrammingNoiseSchema,
   ReadNoiseSchema,
+  columnTrims,
   loadNoiseProfile,
+  noiseForChip,
   noiseProfileHash,
   noiseProfilePath,
   parseNoiseProfile,
 } from './profile.js';
-export type { DriftModel, NoiseProfile } from './profile.js';
+export type { ColumnTrim, DriftModel, NoiseProfile } from './profile.js';
 export {
   STUCK_HIGH,
   STUCK_LOW,
@@ -19,6 +21,7 @@ export {
   conductanceAt,
   conductancesToWeights,
   programCells,
+  programmingBiasUs,
   programmingSigmaUs,
   readCells,
   readSigmaRelative,
@@ -27,6 +30,6 @@ export {
 } from './conductance.js';
 export type { CellLayout, ProgrammedCells } from './conductance.js';
 export { simulateOnChip } from './inference.js';
-export type { AccuracySpread, MatrixStatistics, OnChipSimulationOptions, OnChipSimulationResult, TimePointResult } from './inference.js';
-export { addConversion, newProbeSums, probeAdc, probeInputs, relError, simulateProbes } from './probes.js';
-export type { ArrayProbePrediction, ProbeSimulationOptions, ProbeSums, ProbeTile } from './probes.js';
+export type { AccuracySpread, ColumnPlacement, MatrixStatistics, OnChipSimulationOptions, OnChipSimulationResult, TimePointResult } from './inference.js';
+export { addConversion, newProbeSums, probeAdc, probeInputs, relError, simulateProbes, simulateReadback } from './probes.js';
+export type { ArrayProbePrediction, ProbeSimulationOptions, ProbeSums, ProbeTile, ReadbackSimulationOptions, SimulatedReadback } from './probes.js';

@@ -15,7 +15,7 @@ import {
   type CellLayout,
   type ProgrammedCells,
 } from './conductance.js';
-import { noiseProfileHash, type NoiseProfile } from './profile.js';
+import { columnTrims, noiseProfileHash, type NoiseProfile } from './profile.js';
 
 /**
  * Noise-aware simulated inference of a quantised network on the macro: what the bench predicts
@@ -48,6 +48,25 @@ export interface OnChipSimulationOptions {
   /** Evaluate only the first N images of the dataset. */
   readonly maxImages?: number;
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * Where each matrix's tiles sit on the chip (the compiler's placements). With them, columns for
+   * which the profile has measured ADC trims (adc.columns) use those instead of random draws.
+   */
+  readonly placements?: readonly ColumnPlacement[];
+}
+
+/** One tile of a matrix on the chip: plane (slice, polarity), source rows/columns, array columns. */
+export interface ColumnPlacement {
+  readonly matrix: number;
+  readonly array: number;
+  /** First array column of the tile. */
+  readonly col: number;
+  readonly cols: number;
+  /** First matrix row (the row block's start) and first output column of the tile. */
+  readonly srcRow: number;
+  readonly srcCol: number;
+  readonly slice: number;
+  readonly polarity: 'pos' | 'neg';
 }
 
 export interface AccuracySpread {
@@ -154,6 +173,7 @@ export function simulateOnChip(
   const adcMax = 2 ** hw.adc.bits - 1;
   const maxColumnUa = hw.array.rows * hw.conductance.readVoltageV * hw.conductance.maxUs;
   const readRel = (t: number): number => readSigmaRelative(noise, t);
+  const trimAt = noise.adc.columns && opts.placements ? columnTrims(noise) : undefined;
 
   const plans: MatrixPlan[] = image.matrices.map((m, index) => {
     const spec = matrixFor(net, m);
@@ -313,6 +333,22 @@ export function simulateOnChip(
       for (let b = 0; b < p.blocks.length; b++) {
         gain.push(Float32Array.from({ length: planes * p.cols }, () => 1 + noise.adc.gainStd * r.normal()));
         offset.push(Float32Array.from({ length: planes * p.cols }, () => noise.adc.offsetStdLsb * r.normal()));
+      }
+      // Measured trims replace the draws of the columns they cover (the draws are still made, so
+      // the other columns' numbers do not depend on which trims exist).
+      if (trimAt) {
+        for (const pl of opts.placements ?? []) {
+          if (pl.matrix !== p.index) continue;
+          const b = p.blocks.findIndex(([r0]) => r0 === pl.srcRow);
+          if (b < 0) continue;
+          const q = pl.slice * layout.pair + (pl.polarity === 'neg' ? 1 : 0);
+          for (let c = 0; c < pl.cols; c++) {
+            const trim = trimAt(pl.array, pl.col + c);
+            if (!trim) continue;
+            (gain[b] as Float32Array)[q * p.cols + pl.srcCol + c] = trim.gain;
+            (offset[b] as Float32Array)[q * p.cols + pl.srcCol + c] = trim.offsetLsb;
+          }
+        }
       }
       return { cells, gain, offset };
     });

@@ -2,7 +2,7 @@ import { InputError } from '../common/errors.js';
 import { Rng } from '../common/rng.js';
 import type { HardwareProfile } from '../hardware/index.js';
 import { cellLayout, conductanceAt, programCells, readSigmaRelative } from './conductance.js';
-import type { NoiseProfile } from './profile.js';
+import { columnTrims, type NoiseProfile } from './profile.js';
 
 /**
  * The simulator's prediction of the bench's per-array MVM probes (src/bench engine, readback step):
@@ -104,6 +104,7 @@ export function simulateProbes(tiles: readonly ProbeTile[], hw: HardwareProfile,
   const adcSigma = noise.adc.noiseFullScale * 2 ** (opts.adcBits ?? hw.adc.bits);
   const rel = readSigmaRelative(noise, opts.tS);
   const arrays = [...new Set(tiles.map((t) => t.array))].sort((a, b) => a - b);
+  const trimAt = noise.adc.columns ? columnTrims(noise) : undefined;
   const perSeed = new Map<number, ProbeSums[]>(arrays.map((a) => [a, []]));
   for (const seed of opts.seeds) {
     const rng = new Rng(seed).fork(3000);
@@ -111,8 +112,18 @@ export function simulateProbes(tiles: readonly ProbeTile[], hw: HardwareProfile,
     const gain = new Map<number, Float32Array>();
     const offset = new Map<number, Float32Array>();
     for (const a of arrays) {
-      gain.set(a, Float32Array.from({ length: hw.array.cols }, () => 1 + noise.adc.gainStd * rng.normal()));
-      offset.set(a, Float32Array.from({ length: hw.array.cols }, () => noise.adc.offsetStdLsb * rng.normal()));
+      const ga = Float32Array.from({ length: hw.array.cols }, () => 1 + noise.adc.gainStd * rng.normal());
+      const oa = Float32Array.from({ length: hw.array.cols }, () => noise.adc.offsetStdLsb * rng.normal());
+      // Measured trims of this chip (adc.columns) replace the draws where they exist.
+      for (let c = 0; trimAt && c < hw.array.cols; c++) {
+        const trim = trimAt(a, c);
+        if (trim) {
+          ga[c] = trim.gain;
+          oa[c] = trim.offsetLsb;
+        }
+      }
+      gain.set(a, ga);
+      offset.set(a, oa);
     }
     const sums = new Map<number, ProbeSums>(arrays.map((a) => [a, newProbeSums()]));
     tiles.forEach((t, ti) => {
@@ -158,4 +169,43 @@ export function simulateProbes(tiles: readonly ProbeTile[], hw: HardwareProfile,
     const clipped = list.reduce((x, s) => x + s.clipped, 0);
     return { array, conversions: conversions / list.length, clipFraction: conversions > 0 ? clipped / conversions : 0, relErrorVsTarget: { mean, std, perSeed: errs } };
   });
+}
+
+export interface ReadbackSimulationOptions {
+  /** One simulated programming event. */
+  readonly seed: number;
+  /** Seconds after programming. */
+  readonly tS: number;
+  /** Reads averaged per value (read noise shrinks by its square root); default 1. */
+  readonly averages?: number;
+}
+
+export interface SimulatedReadback {
+  /** Per tile, row-major: what a read-back would return (uS). */
+  readonly valuesUs: Float32Array[];
+  /** Per tile, row-major: STUCK_NONE / STUCK_LOW / STUCK_HIGH of each cell. */
+  readonly stuck: Uint8Array[];
+}
+
+/**
+ * The simulator's read-back of programmed tiles: one programming event per seed (programming noise
+ * and bias, stuck cells, drift draws: conductance.ts), relaxed to tS, read once with the profile's
+ * read noise reduced by averaging. What the per-array conductance-error distributions of a run are
+ * compared with (cimbench compare).
+ */
+export function simulateReadback(tiles: ReadonlyArray<{ readonly targetsUs: Float32Array }>, hw: HardwareProfile, noise: NoiseProfile, opts: ReadbackSimulationOptions): SimulatedReadback {
+  const layout = cellLayout(hw);
+  const rng = new Rng(opts.seed).fork(5000);
+  const rel = readSigmaRelative(noise, opts.tS) / Math.sqrt(Math.max(1, opts.averages ?? 1));
+  const valuesUs: Float32Array[] = [];
+  const stuck: Uint8Array[] = [];
+  tiles.forEach((t, ti) => {
+    const r = rng.fork(ti);
+    const cells = programCells(t.targetsUs, layout, noise, r);
+    const g = conductanceAt(cells, opts.tS, noise);
+    if (rel > 0) for (let i = 0; i < g.length; i++) g[i] = Math.max(0, (g[i] as number) * (1 + rel * r.normal()));
+    valuesUs.push(g);
+    stuck.push(cells.stuck);
+  });
+  return { valuesUs, stuck };
 }

@@ -19,6 +19,27 @@ export const ProgrammingNoiseSchema = z.strictObject({
   referenceUs: z.number().positive(),
   /** Multiplies the polynomial (calibration knob; 1 for the published fit). */
   scale: nonNegative.default(1),
+  /**
+   * Measured per-level error after write-verify (fitted profiles): at each target, the mean error
+   * (bias; write-verify stops inside the tolerance on the side it came from, and clips at the window's
+   * ends) and its sigma. When present the simulator interpolates both, piecewise linear in the target
+   * and constant outside the first and last target, instead of the polynomial (still `scale`d);
+   * without it the error is unbiased with the polynomial's sigma.
+   */
+  levels: z
+    .strictObject({
+      targetsUs: z.array(z.number()).min(2).max(256),
+      meanUs: z.array(z.number()).min(2).max(256),
+      sigmaUs: z.array(nonNegative).min(2).max(256),
+    })
+    .superRefine((l, ctx) => {
+      if (l.meanUs.length !== l.targetsUs.length) ctx.addIssue({ code: 'custom', path: ['meanUs'], message: `has ${l.meanUs.length} values for ${l.targetsUs.length} targets` });
+      if (l.sigmaUs.length !== l.targetsUs.length) ctx.addIssue({ code: 'custom', path: ['sigmaUs'], message: `has ${l.sigmaUs.length} values for ${l.targetsUs.length} targets` });
+      l.targetsUs.forEach((t, i) => {
+        if (i > 0 && !(t > (l.targetsUs[i - 1] as number))) ctx.addIssue({ code: 'custom', path: ['targetsUs', i], message: 'targets must be strictly ascending' });
+      });
+    })
+    .optional(),
 });
 
 export const DriftSchema = z.discriminatedUnion('form', [
@@ -30,12 +51,19 @@ export const DriftSchema = z.discriminatedUnion('form', [
     nuStd: nonNegative,
   }),
   z.strictObject({
-    /** g(t) = g_prog + meanUsPerLn * ln(t / t0) + N(0, spread0Us + spreadUsPerLn * ln(t / t0)) per device. */
+    /**
+     * onset 'step' (default): g(t) = g_prog + meanUsPerLn * ln(t / t0) + N(0, spread0Us + spreadUsPerLn * ln(t / t0))
+     * per device for t > t0, no relaxation before t0.
+     * onset 'smooth' (what `cimbench calibrate` fits): with L = ln(1 + t / t0), H = 1 - exp(-t / t0),
+     * g(t) = g_prog + meanUsPerLn * L + N(0, spread0Us * H + spreadUsPerLn * L); the same for t >> t0,
+     * continuous from t = 0 (read-backs seconds after programming).
+     */
     form: z.literal('log'),
     t0S: z.number().positive(),
     meanUsPerLn: z.number(),
     spread0Us: nonNegative,
     spreadUsPerLn: nonNegative,
+    onset: z.enum(['step', 'smooth']).optional(),
   }),
 ]);
 
@@ -65,6 +93,24 @@ export const NoiseProfileSchema = z.strictObject({
     /** Per-column gain error ~ N(1, gainStd) and offset ~ N(0, offsetStdLsb) LSB, drawn per chip. */
     gainStd: nonNegative,
     offsetStdLsb: nonNegative,
+    /**
+     * Measured trims of one chip (fitted profiles): per array column, the ADC gain relative to the
+     * chip's mean column gain and the offset in LSB; null where a column was not measured. The
+     * simulator uses them instead of drawing gain and offset for columns of that chip (see
+     * noiseForChip); other columns, and other chips, get draws from gainStd and offsetStdLsb.
+     */
+    columns: z
+      .strictObject({
+        chipId: z.string().min(1),
+        arrays: z.array(
+          z.strictObject({
+            array: z.int().min(0),
+            gain: z.array(z.number().positive().nullable()),
+            offsetLsb: z.array(z.number().nullable()),
+          }),
+        ),
+      })
+      .optional(),
   }),
   irDrop: z.strictObject({
     /** Column outputs scale by (1 - factor * column current / full-scale current). */
@@ -102,3 +148,32 @@ export function noiseProfilePath(nameOrPath: string): string {
 }
 
 export const DEFAULT_NOISE_PROFILE = 'rram-wan2022';
+
+/** Measured ADC trims of one array column, when the profile has them for that chip. */
+export interface ColumnTrim {
+  readonly gain: number;
+  readonly offsetLsb: number;
+}
+
+/**
+ * The profile as it applies to a chip: measured per-column ADC trims are for the chip they were
+ * measured on, so they are dropped (and `trims` says why) for any other chip or an unknown one.
+ */
+export function noiseForChip(noise: NoiseProfile, chipId: string | null | undefined): { noise: NoiseProfile; trims: 'used' | 'none' | 'other-chip' } {
+  const cols = noise.adc.columns;
+  if (!cols) return { noise, trims: 'none' };
+  if (chipId && cols.chipId === chipId) return { noise, trims: 'used' };
+  const { columns: _dropped, ...adc } = noise.adc;
+  return { noise: { ...noise, adc }, trims: 'other-chip' };
+}
+
+/** Trim lookup by (array, column); undefined where the profile has none. */
+export function columnTrims(noise: NoiseProfile): (array: number, col: number) => ColumnTrim | undefined {
+  const byArray = new Map((noise.adc.columns?.arrays ?? []).map((a) => [a.array, a]));
+  return (array, col) => {
+    const a = byArray.get(array);
+    const gain = a?.gain[col];
+    const offsetLsb = a?.offsetLsb[col];
+    return gain !== undefined && gain !== null && offsetLsb !== undefined && offsetLsb !== null ? { gain, offsetLsb } : undefined;
+  };
+}

@@ -34,6 +34,8 @@ export interface BenchServerOptions {
   readonly token: string;
   readonly campaignsDir: string;
   readonly openLink: ExecuteOptions['openLink'];
+  /** Run campaigns in a worker thread with this module's `openLink` (a file URL); see ControllerDeps. */
+  readonly linkModule?: string;
   /** The built bench-ui folder (index.html, app.js); default dist/bench-ui of this package. */
   readonly uiDir?: string;
   /** Extra browser origins allowed to open the socket (the page's own origin always is). */
@@ -78,7 +80,7 @@ export function createBenchServer(opts: BenchServerOptions): BenchServer {
   const db: Db = openDatabase(opts.dbPath);
   const views = new StoreViews(db);
   const hub = opts.hub ?? new LiveHub();
-  const controller = new CampaignController({ dbPath: opts.dbPath, campaignsDir: opts.campaignsDir, openLink: opts.openLink, hub, ...(opts.log ? { log: opts.log } : {}) });
+  const controller = new CampaignController({ dbPath: opts.dbPath, campaignsDir: opts.campaignsDir, openLink: opts.openLink, ...(opts.linkModule ? { linkModule: opts.linkModule } : {}), hub, ...(opts.log ? { log: opts.log } : {}) });
   const uiDir = opts.uiDir ?? defaultUiDir();
   const loopbackOnly = opts.loopbackOnly ?? false;
   const allowed = opts.allowedOrigins ?? [];
@@ -141,11 +143,11 @@ export function createBenchServer(opts: BenchServerOptions): BenchServer {
     res.status(201).json(started);
   });
   for (const action of ['pause', 'resume', 'abort'] as const) {
-    api.post(`/campaigns/:id/${action}`, control, (req, res) => {
+    api.post(`/campaigns/:id/${action}`, control, async (req, res) => {
       empty(req);
       const { id } = parseRequest(RunIdParamsSchema, req.params, 'path');
       const body = parseRequest(ControlBodySchema, req.body, 'body');
-      res.json(action === 'resume' ? controller.resume(id) : controller[action](id, body.reason));
+      res.json(await (action === 'resume' ? controller.resume(id) : controller[action](id, body.reason)));
     });
   }
   api.use((req, _res, next) => next(new HttpError(404, 'NOT_FOUND', `no API route ${req.method} ${req.path}`)));

@@ -22,7 +22,8 @@ export class LiveHub {
   private seq = 0;
   private readonly recent: LiveEvent[] = [];
   private readonly listeners = new Set<(e: LiveEvent) => void>();
-  private readonly progressIntervalMs: number;
+  /** Progress events of one key are published at most once per this many ms. */
+  readonly progressIntervalMs: number;
   private readonly keep: number;
   private readonly lastProgress = new Map<string, number>();
   private readonly pendingProgress = new Map<string, { draft: Draft; runId: number | null; timer: NodeJS.Timeout }>();
@@ -48,6 +49,12 @@ export class LiveHub {
     if (this.recent.length > this.keep) this.recent.splice(0, this.recent.length - this.keep);
     for (const l of this.listeners) l(event);
     return event;
+  }
+
+  /** Publishes an event another hub built (a campaign worker's), with this hub's seq and clock. */
+  relay(event: LiveEvent): LiveEvent {
+    const { seq: _seq, at: _at, runId, ...draft } = event;
+    return this.publish(draft as Draft, runId);
   }
 
   private progress(key: string, draft: Draft, runId: number | null): void {

@@ -120,6 +120,7 @@ interface RawRun {
   ref_clock_ms: number | null;
   ref_boot_id: number | null;
   ref_source: TimeReference['source'] | null;
+  ref_programming_s: number | null;
   step_seconds_json: string;
 }
 
@@ -163,7 +164,13 @@ function fromRaw(r: RawRun): BenchRunRow {
     timeReference:
       r.ref_wall_ms === null || r.ref_clock_ms === null || r.ref_boot_id === null || r.ref_source === null
         ? undefined
-        : { wallMs: r.ref_wall_ms, clockMs: r.ref_clock_ms, bootId: r.ref_boot_id, source: r.ref_source },
+        : {
+            wallMs: r.ref_wall_ms,
+            clockMs: r.ref_clock_ms,
+            bootId: r.ref_boot_id,
+            source: r.ref_source,
+            ...(r.ref_programming_s !== null && r.ref_programming_s !== undefined ? { programmingS: r.ref_programming_s } : {}),
+          },
     stepSeconds: JSON.parse(r.step_seconds_json) as Record<string, number>,
   };
 }
@@ -721,7 +728,15 @@ export class RunRecorder {
         return;
       }
       case 'time-reference':
-        db.prepare('UPDATE runs SET ref_wall_ms = ?, ref_clock_ms = ?, ref_boot_id = ?, ref_source = ?, updated_at = ? WHERE id = ?').run(doc.wallMs, doc.clockMs, doc.bootId, doc.source, now(), id);
+        db.prepare('UPDATE runs SET ref_wall_ms = ?, ref_clock_ms = ?, ref_boot_id = ?, ref_source = ?, ref_programming_s = ?, updated_at = ? WHERE id = ?').run(
+          doc.wallMs,
+          doc.clockMs,
+          doc.bootId,
+          doc.source,
+          doc.programmingS ?? null,
+          now(),
+          id,
+        );
         return;
       case 'time-point':
         db.prepare('INSERT OR REPLACE INTO time_points (run_id, point, nominal_s, actual_s, clock, device_clock_ms, boot_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(

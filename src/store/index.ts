@@ -7,3 +7,5 @@ export { BenchRunStatusSchema, BenchRuns, RunRecorder } from './bench-runs.js';
 export type { BenchRunRow, BenchRunStatus, CellCounts, NewBenchRun, RunSummary } from './bench-runs.js';
 export { EXPORT_TABLES, exportRun } from './bench-export.js';
 export type { ExportFormat, ExportResult } from './bench-export.js';
+export { Resimulations } from './resimulations.js';
+export type { DiscrepancyScope, ResimulationDiscrepancy, ResimulationInput, ResimulationPoint, ResimulationRow, ResimulationTimes } from './resimulations.js';

@@ -341,4 +341,9 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX resimulations_run ON resimulations (run_id);
   `,
+  // 5: how long programming took on the device clock (the end of programming is time zero; cells
+  // programmed first are older by up to this). Written with the time reference, while the run runs.
+  `
+  ALTER TABLE runs ADD COLUMN ref_programming_s REAL;
+  `,
 ];

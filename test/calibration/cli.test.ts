@@ -41,6 +41,59 @@ describe('cimbench calibrate', () => {
     assert.equal(json.out, out);
   });
 
+  it('writes a self-contained HTML report with plots that carry data', () => {
+    const out = join(dir, 'fitted-report.json');
+    const r = runCli(['calibrate', '--db', db, '--runs', String(runId), '--out', out, '--report', dir]);
+    assert.equal(r.status, 0, r.stderr);
+    const html = readFileSync(join(dir, 'calibration-report.html'), 'utf8');
+    assert.doesNotMatch(html, /<script[^>]+src=|https?:\/\/(?!www\.w3\.org)/, 'no external resources');
+    const svgs = html.match(/<svg[\s\S]*?<\/svg>/g) ?? [];
+    assert.ok(svgs.length >= 3, `${svgs.length} plots`);
+    const marks = svgs.map((svg) => (svg.match(/<(circle|rect|path|polyline|line)\b/g) ?? []).length);
+    assert.ok(marks.filter((n) => n > 5).length >= 3, `marks per plot: ${marks.join(', ')}`);
+    // Every plot also as a PNG beside the report: a real image of the plot's size, twice over.
+    for (const svg of svgs) {
+      const id = /id="([^"]+)"/.exec(svg)?.[1] as string;
+      const png = readFileSync(join(dir, `${id}.png`));
+      assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], `${id}.png signature`);
+      const width = Number(/width="(\d+)"/.exec(svg)?.[1]);
+      assert.equal(png.readUInt32BE(16), 2 * width, `${id}.png width`);
+      assert.ok(png.length > 5000, `${id}.png has content (${png.length} bytes)`);
+      assert.match(readFileSync(join(dir, `${id}.svg`), 'utf8'), /^<\?xml[\s\S]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    }
+  });
+
+  it('compare re-simulates the run with another profile and records it beside the run', () => {
+    const first = runCli(['compare', '--run', String(runId), '--noise', 'ideal', '--db', db, '--seeds', '1', '--json']);
+    assert.equal(first.status, 0, first.stderr);
+    const again = runCli(['compare', '--run', String(runId), '--noise', 'rram-wan2022', '--db', db, '--seeds', '1']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stdout + again.stderr, /re-simulation 2/);
+    const bad = runCli(['compare', '--run', '999', '--noise', 'ideal', '--db', db]);
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.match(bad.stderr, /999/);
+  });
+
+  it('runs the calibration plan on a live macro (--port) and fits read noise and ADC trims a campaign cannot give', () => {
+    const out = join(dir, 'plan.json');
+    const r = runCli(['calibrate', '--port', 'emulator:typical:3', '--arrays', '1', '--repeats', '4', '--mvm-vectors', '8', '--out', out, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const profile = NoiseProfileSchema.parse(JSON.parse(readFileSync(out, 'utf8')));
+    const fit = profile.fit as { chipId: string; refused: Record<string, string> };
+    assert.match(fit.chipId, /EMU-emulated-typical-0+3$/);
+    assert.equal(fit.refused.read, undefined, 'read noise fitted from the repeated reads');
+    assert.equal(fit.refused.adc, undefined, 'ADC fitted from the MVM patterns');
+    assert.match(profile.provenance.read as string, /calibration plan: 16384 cells on 1 arrays/);
+    assert.equal(profile.adc.columns?.chipId, fit.chipId, 'the chip\'s measured column trims');
+    // With --runs from another chip: one family profile, without either chip's trims.
+    const both = join(dir, 'family.json');
+    const m = runCli(['calibrate', '--db', db, '--runs', String(runId), '--port', 'emulator:typical:3', '--arrays', '1', '--repeats', '4', '--mvm-vectors', '8', '--out', both]);
+    assert.equal(m.status, 0, m.stderr);
+    const family = NoiseProfileSchema.parse(JSON.parse(readFileSync(both, 'utf8')));
+    assert.equal(family.adc.columns, undefined);
+    assert.match(family.provenance.programming as string, new RegExp(`run ${runId} .*; calibration plan`));
+  });
+
   it('refuses bad input with a clear error and exit status 2', () => {
     const out = join(dir, 'x.json');
     const cases: Array<[string[], RegExp]> = [
@@ -49,6 +102,9 @@ describe('cimbench calibrate', () => {
       [['calibrate', '--db', db, '--runs', '999', '--out', out], /no run 999/],
       [['calibrate', '--db', db, '--runs', String(runId), '--out', out, '--base', 'no-such-profile'], /not found|no-such-profile/i],
       [['calibrate', '--db', db, '--out', out], /runs/],
+      [['calibrate', '--port', 'emulator:typical:x', '--out', out], /not an emulated macro/],
+      [['calibrate', '--port', 'emulator', '--arrays', '0', '--out', out], /--arrays/],
+      [['calibrate', '--runs', '1', '--out', out], /--db/],
     ];
     for (const [args, message] of cases) {
       const r = runCli(args);

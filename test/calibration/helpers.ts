@@ -3,9 +3,10 @@ import { MacroClient, type ChipLink, type DeviceInfo } from '../../src/link/inde
 
 /**
  * An in-process emulated macro behind the real ChipLink client. The emulator's HELLO clock counts
- * wall time plus ADVANCE_CLOCK but not the emulated time its operations take (a gap reported to the
- * emulator's owner), so this link reports the chip's physical clock in HELLO instead: what a real
- * chip's clock would say. Everything else goes through the protocol unchanged.
+ * wall time, ADVANCE_CLOCK and the emulated time of its operations, but its cells (wallClock off)
+ * do not relax over the wall time, so this link reports the chip's physical clock in HELLO
+ * instead: the time the cells saw, to the microsecond. Everything else goes through the protocol
+ * unchanged.
  */
 export interface EmulatedLink {
   readonly link: ChipLink;

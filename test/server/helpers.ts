@@ -37,13 +37,16 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** A bench server on a free loopback port with a campaign folder holding small.json. */
+/** The CLI's link opener, which `cimbench serve` hands its campaign worker threads. */
+export const LINK_MODULE = new URL('../../src/cli/commands/campaign-common.ts', import.meta.url).href;
+
+/** A bench server on a free loopback port (campaigns in worker threads, as `cimbench serve` runs them) with a campaign folder holding small.json. */
 export async function startTestServer(dbPath: string, options: { uiDir?: string } = {}): Promise<TestServer> {
   const campaignsDir = tempDir('cimbench-campaigns-');
   writeFileSync(join(campaignsDir, 'small.json'), JSON.stringify(smallCampaign({ name: 'ui-live', programming: { blockCells: 512 } })));
   writeFileSync(join(campaignsDir, 'broken.json'), JSON.stringify({ name: 'broken', network: 7 }));
   const token = newToken();
-  const server = createBenchServer({ dbPath, token, campaignsDir, openLink, loopbackOnly: true, ...(options.uiDir ? { uiDir: options.uiDir } : {}) });
+  const server = createBenchServer({ dbPath, token, campaignsDir, openLink, linkModule: LINK_MODULE, loopbackOnly: true, ...(options.uiDir ? { uiDir: options.uiDir } : {}) });
   const url = await server.listen(0, '127.0.0.1');
   return { url, token, server, campaignsDir, close: () => server.close() };
 }

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { EmulatorDevice, emulatorTransport } from '../../../fixtures/emulated-macro/index.js';
 import {
   executeRun,
+  LinkConfigSchema,
   loadCampaign,
   parseCampaign,
   type Campaign,
@@ -12,6 +13,8 @@ import {
   type LinkConfig,
   type OpenedLink,
 } from '../../bench/index.js';
+import { InputError } from '../../common/errors.js';
+import { parseWith } from '../../common/validate.js';
 import { MacroClient, transportFor } from '../../link/index.js';
 import type { RunSummary } from '../../store/index.js';
 import { renderTable } from '../format.js';
@@ -35,6 +38,21 @@ export function openLink(cfg: LinkConfig): OpenedLink {
   const port = cfg.kind === 'serial' ? cfg.path : cfg.url;
   const client = new MacroClient(transportFor(port, cfg.kind === 'serial' ? { baudRate: cfg.baud } : {}), { timeoutMs: cfg.timeoutMs });
   return { link: client, description: port, persistent: true, close: () => client.close() };
+}
+
+/**
+ * A link from a --port argument: `emulator[:<chip>[:<seed>]]` (the in-process emulated macro),
+ * `tcp://host:port`, or a serial device path.
+ */
+export function linkConfigForPort(port: string, options: { baudRate?: number; timeoutMs?: number } = {}): LinkConfig {
+  const timeoutMs = options.timeoutMs ?? 2000;
+  const emu = /^emulator(?::([A-Za-z0-9_-]+))?(?::(\d+))?$/.exec(port);
+  let link: unknown;
+  if (emu) link = { kind: 'emulator', chip: emu[1] ?? 'typical', seed: emu[2] !== undefined ? Number(emu[2]) : 1, timeoutMs };
+  else if (port.startsWith('emulator')) throw new InputError('INVALID_INPUT', `not an emulated macro: ${port} (emulator, emulator:<chip> or emulator:<chip>:<seed>)`, { where: '--port' });
+  else if (port.startsWith('tcp://')) link = { kind: 'tcp', url: port, timeoutMs };
+  else link = { kind: 'serial', path: resolve(port), ...(options.baudRate !== undefined ? { baud: options.baudRate } : {}), timeoutMs };
+  return parseWith(LinkConfigSchema, link, '--port');
 }
 
 /** One cli-progress bar per long step on stderr; nothing when stderr is not a terminal. */

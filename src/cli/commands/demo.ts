@@ -2,12 +2,14 @@ import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { InputError } from '../../common/errors.js';
 import { packageDir } from '../../common/paths.js';
+import { parseWith } from '../../common/validate.js';
 import { hardwareProfilePath, loadHardwareProfile } from '../../hardware/index.js';
 import { fashionMnistSubsetDir, initBackend } from '../../nn/index.js';
 import { budgetByName, defaultWorkers, loadSearchSpace, presetWeights, runSearch } from '../../search/index.js';
 import { openDatabase, SearchRuns } from '../../store/index.js';
 import { campaignFromObject, runFromCli, formatDuration } from './campaign-common.js';
 import { reportOutcome } from './run.js';
+import { addListenOptions, ListenOptionsSchema, serveUntilInterrupted } from './serve.js';
 
 interface DemoOptions {
   skipSearch: boolean;
@@ -18,6 +20,9 @@ interface DemoOptions {
   drift: string;
   searchOut: string;
   json: boolean;
+  serve: boolean;
+  port?: string;
+  host?: string;
 }
 
 /** The committed demo network (fixtures/networks/demo), used with --skip-search. */
@@ -26,7 +31,7 @@ export function demoNetworkDir(): string {
 }
 
 export function registerDemo(program: Command): void {
-  program
+  const cmd = program
     .command('demo')
     .description(
       'the whole bench on embedded defaults: an in-process emulated macro, a tiny search on the bundled FashionMNIST subset (or the committed demo network), ' +
@@ -40,7 +45,13 @@ export function registerDemo(program: Command): void {
     .option('--drift <duration>', 'the accelerated drift point (emulated device clock)', '1 d')
     .option('--search-out <dir>', 'where the tiny search writes its outputs', './cimbench-demo-search')
     .option('--json', 'print the run summary as JSON', false)
+    .option('--serve', 'then keep the bench UI (cimbench serve) up on the demo database until Ctrl-C, printing its URL and control token', false);
+  addListenOptions(cmd, ' with --serve')
+    .addHelpText('after', '\nWith --serve the demo run stays on view at the printed URL (a failed run too); Ctrl-C closes the server, and the exit status is the demo\'s.')
     .action(async (opts: DemoOptions) => {
+      if (!opts.serve && (opts.port !== undefined || opts.host !== undefined)) throw new InputError('INVALID_INPUT', '--port and --host only go with --serve', { where: opts.port !== undefined ? '--port' : '--host' });
+      // Checked before the demo runs, so a bad --port does not cost a demo.
+      const listen = opts.serve ? parseWith(ListenOptionsSchema, { port: opts.port, host: opts.host }, 'demo --serve options') : undefined;
       const seed = Number(opts.seed);
       const images = Number(opts.images);
       if (!Number.isInteger(seed) || seed < 0) throw new InputError('INVALID_INPUT', `not a seed: ${opts.seed}`, { where: '--seed' });
@@ -106,6 +117,27 @@ export function registerDemo(program: Command): void {
         );
         process.stderr.write(`${lines.join('\n')}\n`);
       }
-      reportOutcome(result, opts.json);
+      if (!listen) {
+        reportOutcome(result, opts.json);
+        return;
+      }
+      let failure: unknown;
+      try {
+        reportOutcome(result, opts.json);
+      } catch (err) {
+        // Ctrl-C during the demo means stop, not serve; a failed run is worth a look in the UI.
+        if (result.outcome.exitStatus === 'abort') throw err;
+        failure = err;
+        process.stderr.write(`run ${result.runId} failed (recorded); serving it anyway, the exit status stays a failure\n`);
+      }
+      await serveUntilInterrupted({
+        dbPath: opts.db,
+        port: listen.port,
+        host: listen.host,
+        campaignsDir: '.',
+        // With --json stdout holds only the summary document.
+        ...(opts.json ? { print: (text: string) => void process.stderr.write(text) } : {}),
+      });
+      if (failure !== undefined) throw failure;
     });
 }

@@ -14,6 +14,7 @@ import { registerExport } from './export.js';
 import { registerDemo } from './demo.js';
 import { registerServe } from './serve.js';
 import { registerCalibrate } from './calibrate.js';
+import { registerCompare } from './compare.js';
 
 /** Every subcommand registers itself here; each lives in its own file under commands/. */
 export function registerCommands(program: Command): void {
@@ -32,4 +33,5 @@ export function registerCommands(program: Command): void {
   registerDemo(program);
   registerServe(program);
   registerCalibrate(program);
+  registerCompare(program);
 }
