@@ -65,10 +65,14 @@ export interface MacroBackend {
   infer?(network: NetworkProgram, request: InferRequest, ctx: OperationContext): Promise<Float32Array>;
   /** Test-only clock jump (drift experiments). Only offered when the endpoint enables it. */
   advanceClock?(seconds: number): void;
-  /** Seconds the device's operations have taken on its own clock so far (monotonic): an emulated
-   * device runs faster than the silicon it models, and its HELLO clock must include the time
-   * its operations stand for. Absent: operations take the wall time they take. */
-  operationSeconds?(): number;
+  /**
+   * The device's own clock in seconds (monotonic, never reset): the time its cells age on. An
+   * emulated device runs faster than the silicon it models (its operations stand for more time
+   * than they take) and need not age its cells over wall time, so HELLO must report this clock,
+   * not the wall time, for host-side ages and drift points to be the time the cells saw. Absent:
+   * the HELLO clock is wall time since boot plus ADVANCE_CLOCK (a real chip's firmware).
+   */
+  clockSeconds?(): number;
   /** All drivers off. */
   enterSafeState?(): void;
 }

@@ -150,7 +150,8 @@ export class DeviceEndpoint implements InProcessDevice {
   private readonly eventCapacity: number;
   private readonly maxNetworkBytes: number;
   private readonly bootTime: number;
-  private readonly bootOperationS: number;
+  /** The backend's own clock at boot, when it has one. */
+  private readonly bootClockS: number | undefined;
   private readonly decoder: FrameDecoder;
   private readonly counts = new Map<CounterName, number>();
   private readonly cache = new Map<number, CachedReply>();
@@ -182,7 +183,7 @@ export class DeviceEndpoint implements InProcessDevice {
     this.eventCapacity = options.eventLog ?? 256;
     this.maxNetworkBytes = options.maxNetworkBytes ?? 1 << 20;
     this.bootTime = this.now();
-    this.bootOperationS = this.backend.operationSeconds?.() ?? 0;
+    this.bootClockS = this.backend.clockSeconds?.();
     this.decoder = new FrameDecoder({ maxPayload: this.maxPayload, onFrame: (f) => this.onFrame(f), onError: (k, f) => this.onBadFrame(k, f) });
     this.log(EventCode.BOOT, this.bootId, 0);
   }
@@ -210,9 +211,10 @@ export class DeviceEndpoint implements InProcessDevice {
   }
 
   get clockMs(): number {
-    // Wall time since boot, test clock jumps, and the emulated time operations stood for.
-    const operationMs = 1000 * ((this.backend.operationSeconds?.() ?? 0) - this.bootOperationS);
-    return this.now() - this.bootTime + this.advancedMs + operationMs;
+    // The backend's own clock (ADVANCE_CLOCK reaches it through advanceClock), else wall time since boot plus clock jumps.
+    const own = this.backend.clockSeconds?.();
+    if (own !== undefined && this.bootClockS !== undefined) return 1000 * (own - this.bootClockS);
+    return this.now() - this.bootTime + this.advancedMs;
   }
 
   get currentConfig(): DeviceConfig {
