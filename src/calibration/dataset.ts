@@ -69,11 +69,31 @@ export interface CalibrationDataset {
   /** Pulses PROGRAM applied per cell (0: the cell was already in the window and kept its old state); 65535 unknown. */
   readonly pulses: Uint16Array;
   readonly readbacks: readonly ReadbackSet[];
+  /** Which source each cell came from (mergeDatasets); absent: one source. Sources differ in their
+   * programming (level sets, history), so fits give each its own programming offset. */
+  readonly part?: Uint8Array;
   readonly repeatedReads?: RepeatedReads;
   readonly mvm?: readonly MvmPatterns[];
 }
 
 /** Concatenates datasets of the same chip window (e.g. several runs). */
+function partsOf(parts: readonly CalibrationDataset[], n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let o = 0;
+  let next = 0;
+  for (const p of parts) {
+    const own = p.part ?? new Uint8Array(p.targetUs.length);
+    let most = 0;
+    for (let i = 0; i < own.length; i++) {
+      out[o + i] = Math.min(255, next + (own[i] as number));
+      most = Math.max(most, own[i] as number);
+    }
+    o += p.targetUs.length;
+    next += most + 1;
+  }
+  return out;
+}
+
 export function mergeDatasets(parts: readonly CalibrationDataset[]): CalibrationDataset {
   const first = parts[0];
   if (!first) throw new InputError('INVALID_INPUT', 'no data to calibrate from', { where: '--runs' });
@@ -137,6 +157,7 @@ export function mergeDatasets(parts: readonly CalibrationDataset[]): Calibration
     finalUs: cat((k) => new Float32Array(k), (p) => p.finalUs),
     pulses: cat((k) => new Uint16Array(k), (p) => p.pulses),
     readbacks,
+    part: partsOf(parts, n),
     ...(repeated ? { repeatedReads: repeated } : {}),
     ...(mvm.length > 0 ? { mvm } : {}),
   };

@@ -233,6 +233,8 @@ function ageBins(set: ReadbackSet, cells: ArrayLike<number>, minCells: number): 
 // ------------------------------------------------------------------ relaxation
 
 export interface RelaxationMeanObservation {
+  /** Which source dataset the cells came from (CalibrationDataset.part): each has its own programming offset. */
+  readonly part: number;
   readonly ageS: number;
   readonly meanErrUs: number;
   readonly seUs: number;
@@ -259,12 +261,23 @@ export interface RelaxationFit {
 export function relaxationObservations(d: CalibrationDataset, healthy: Uint32Array, minCells = 200): RelaxationMeanObservation[] {
   const err = new Float32Array(d.targetUs.length);
   const obs: RelaxationMeanObservation[] = [];
+  // Per source: runs and plans program different level sets, so their mean programming error
+  // (the offset) differs, and pooling them in one age bin would bend the fitted curve.
+  const byPart = new Map<number, number[]>();
+  for (const i of healthy) {
+    const part = d.part?.[i] ?? 0;
+    const list = byPart.get(part) ?? [];
+    list.push(i);
+    byPart.set(part, list);
+  }
   for (const set of d.readbacks) {
     for (const i of healthy) err[i] = (set.valuesUs[i] as number) - (d.targetUs[i] as number);
-    for (const bin of ageBins(set, healthy, minCells)) {
-      const mv = meanVar(err, bin.cells);
-      const mt = bin.cells.reduce((s, i) => s + (d.targetUs[i] as number), 0) / bin.cells.length;
-      obs.push({ ageS: bin.ageS, meanErrUs: mv.mean, seUs: Math.sqrt(mv.variance / mv.n), meanTargetUs: mt, cells: mv.n });
+    for (const [part, cells] of byPart) {
+      for (const bin of ageBins(set, cells, minCells)) {
+        const mv = meanVar(err, bin.cells);
+        const mt = bin.cells.reduce((s, i) => s + (d.targetUs[i] as number), 0) / bin.cells.length;
+        obs.push({ part, ageS: bin.ageS, meanErrUs: mv.mean, seUs: Math.sqrt(mv.variance / mv.n), meanTargetUs: mt, cells: mv.n });
+      }
     }
   }
   return obs;
@@ -284,6 +297,14 @@ function t0Estimate(lnT0: number, seLn: number): ParamEstimate {
 
 const FIXED_T0 = 1;
 
+/** Parameter-name prefix of the programming offsets of sources after the first (offsetUs is the first's). */
+export const PART_OFFSET = 'offsetUs.source';
+
+/** A mean observation's programming offset in a fitted form: its source's own. */
+export function offsetFor(f: FormFit, part: number): number {
+  return (part === 0 ? f.params.offsetUs?.value : f.params[`${PART_OFFSET}${part}`]?.value ?? f.params.offsetUs?.value) ?? 0;
+}
+
 /** Mean relaxation in both forms; t0 is fixed at 1 s (and said so) when the ages cannot resolve it. */
 export function fitRelaxationMean(obs: readonly RelaxationMeanObservation[]): Fitted<{ log: FormFit; powerLaw: FormFit | { refused: string } }> {
   const ages = obs.map((o) => o.ageS);
@@ -302,26 +323,42 @@ export function fitRelaxationMean(obs: readonly RelaxationMeanObservation[]): Fi
   const m0 = Math.min(...obs.map((o) => Math.abs(o.ageS))) < 1e-2 ? (obs[0] as RelaxationMeanObservation).meanErrUs : 0;
   const Tbar = obs.reduce((s, o) => s + o.meanTargetUs, 0) / obs.length;
 
-  const logModel = (p: readonly number[], i: number): number => (p[0] as number) + (p[1] as number) * Math.log1p((obs[i] as RelaxationMeanObservation).ageS / Math.exp(p[2] as number));
+  // Parameters: [offset of part 0, slope, ln t0, offsets of parts 1..P-1] (one programming offset per source).
+  const parts = [...new Set(obs.map((o) => o.part))].sort((a, b) => a - b);
+  const slot = new Map(parts.map((part, k) => [part, k]));
+  const offsetOf = (p: readonly number[], o: RelaxationMeanObservation): number => {
+    const k = slot.get(o.part) as number;
+    return (k === 0 ? p[0] : p[2 + k]) as number;
+  };
+  const logModel = (p: readonly number[], i: number): number => {
+    const o = obs[i] as RelaxationMeanObservation;
+    return offsetOf(p, o) + (p[1] as number) * Math.log1p(o.ageS / Math.exp(p[2] as number));
+  };
   const powModel = (p: readonly number[], i: number): number => {
     const o = obs[i] as RelaxationMeanObservation;
-    return (p[0] as number) + o.meanTargetUs * (Math.pow(1 + o.ageS / Math.exp(p[2] as number), -(p[1] as number)) - 1);
+    return offsetOf(p, o) + o.meanTargetUs * (Math.pow(1 + o.ageS / Math.exp(p[2] as number), -(p[1] as number)) - 1);
   };
+  const extra = parts.slice(1);
+  const extraInit = extra.map((part) => {
+    const first = obs.filter((o) => o.part === part).sort((a, b) => a.ageS - b.ageS)[0];
+    return first && first.ageS < 1e-2 ? first.meanErrUs : 0;
+  });
+  const partOffsets = (values: readonly number[], se: readonly number[]): Record<string, ParamEstimate> => namedParams(extra.map((part) => `${PART_OFFSET}${part}`), values, se);
   const fitForm = (model: (p: readonly number[], i: number) => number, slope0: number, names: [string, string]): FormFit => {
-    const free = fitNonlinear(model, y, w, [m0, slope0, 0], { min: [-1e3, -10, lnMin], max: [1e3, 10, lnMax] });
+    const free = fitNonlinear(model, y, w, [m0, slope0, 0, ...extraInit], { min: [-1e3, -10, lnMin, ...extra.map(() => -1e3)], max: [1e3, 10, lnMax, ...extra.map(() => 1e3)] });
     const seLn = free.se[2] as number;
     const lnT0 = free.params[2] as number;
     if (free.determined && seLn < 1.5 && lnT0 > lnMin + 0.5 && lnT0 < lnMax - 0.5) {
       return {
-        params: { ...namedParams(names, free.params.slice(0, 2), free.se.slice(0, 2)), t0S: t0Estimate(lnT0, seLn) },
+        params: { ...namedParams(names, free.params.slice(0, 2), free.se.slice(0, 2)), t0S: t0Estimate(lnT0, seLn), ...partOffsets(free.params.slice(3), free.se.slice(3)) },
         gof: free.gof,
         fixed: {},
       };
     }
-    const fixedModel = (p: readonly number[], i: number): number => model([p[0] as number, p[1] as number, Math.log(FIXED_T0)], i);
-    const f = fitNonlinear(fixedModel, y, w, [m0, slope0], { min: [-1e3, -10], max: [1e3, 10] });
+    const fixedModel = (p: readonly number[], i: number): number => model([p[0] as number, p[1] as number, Math.log(FIXED_T0), ...p.slice(2)], i);
+    const f = fitNonlinear(fixedModel, y, w, [m0, slope0, ...extraInit], { min: [-1e3, -10, ...extra.map(() => -1e3)], max: [1e3, 10, ...extra.map(() => 1e3)] });
     return {
-      params: namedParams(names, f.params, f.se),
+      params: { ...namedParams(names, f.params.slice(0, 2), f.se.slice(0, 2)), ...partOffsets(f.params.slice(2), f.se.slice(2)) },
       gof: f.gof,
       fixed: { t0S: { value: FIXED_T0, reason: `the read-back ages (${Math.min(...ages).toPrecision(3)}..${Math.max(...ages).toPrecision(3)} s) do not resolve the onset time t0 (ln t0 = ${lnT0.toFixed(2)} +- ${Number.isFinite(seLn) ? seLn.toFixed(2) : 'inf'}); read back sooner after programming` } },
     };
@@ -350,9 +387,18 @@ export function spreadGroups(d: CalibrationDataset, healthy: Uint32Array, levelO
   const groups: SpreadGroup[] = [];
   for (const set of d.readbacks) {
     for (const i of healthy) err[i] = (set.valuesUs[i] as number) - (d.targetUs[i] as number);
-    const byLevel: number[][] = Array.from({ length: levels }, () => []);
-    for (const i of healthy) if ((levelOf[i] as number) >= 0) (byLevel[levelOf[i] as number] as number[]).push(i);
-    byLevel.forEach((cells, level) => {
+    // By level and source: a level two sources share has a different bias in each, which is no spread.
+    const byLevel = new Map<number, number[]>();
+    for (const i of healthy) {
+      const level = levelOf[i] as number;
+      if (level < 0) continue;
+      const key = level * 256 + (d.part?.[i] ?? 0);
+      const list = byLevel.get(key) ?? [];
+      list.push(i);
+      byLevel.set(key, list);
+    }
+    byLevel.forEach((cells, key) => {
+      const level = Math.floor(key / 256);
       for (const bin of ageBins(set, cells, Math.max(minCells, 40))) {
         const mv = meanVar(err, bin.cells);
         if (mv.n < minCells || !(mv.variance > 0)) continue;

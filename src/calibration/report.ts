@@ -1,7 +1,7 @@
 import type { NoiseProfile } from '../device/index.js';
 import type { CalibrationReport, CalibrationResult } from './calibrate.js';
 import type { CalibrationDataset } from './dataset.js';
-import { classifyCells, readSigmaAt, type FormFit } from './fits.js';
+import { classifyCells, offsetFor, readSigmaAt, type FormFit } from './fits.js';
 import type { GoodnessOfFit, ParamEstimate } from './stats.js';
 import { barChart, escapeXml, histogram, logGrid, normalCurve, num, plot, type Point, type Series } from './svg.js';
 
@@ -144,7 +144,16 @@ function driftSection(r: CalibrationReport): string {
   const grid = logGrid(Math.min(...ages) / 1.5, Math.max(...ages) * 1.5);
   const tBar = obs.reduce((s, o) => s + o.meanTargetUs, 0) / Math.max(1, obs.length);
   const series: Series[] = [
-    { kind: 'points', name: 'measured mean error (+- 1.96 se)', color: MEASURED, points: obs.map((o) => ({ x: o.ageS, y: o.meanErrUs, err: 1.96 * o.seUs })) },
+    {
+      kind: 'points',
+      // Sources after the first are moved by the difference of their fitted programming offsets, so all line up with the curves.
+      name: `measured mean error (+- 1.96 se)${obs.some((o) => o.part !== 0) ? ', aligned to source 1' : ''}`,
+      color: MEASURED,
+      points: obs.map((o) => {
+        const chosen = relax.chosen === 'log' || 'refused' in relax.mean.powerLaw ? relax.mean.log : relax.mean.powerLaw;
+        return { x: o.ageS, y: o.meanErrUs - offsetFor(chosen, o.part) + offsetFor(chosen, 0), err: 1.96 * o.seUs };
+      }),
+    },
     { kind: 'curve', name: `log form${relax.chosen === 'log' ? ' (chosen)' : ''}`, color: LOG, points: grid.map((t) => ({ x: t, y: meanCurve(relax.mean.log, 'log', t, tBar) })) },
   ];
   if (!('refused' in relax.mean.powerLaw)) {
