@@ -8,6 +8,7 @@ import {
   fitSpread,
   fitStuck,
   fitLevelBias,
+  fitUnpulsed,
   levelsOf,
   relaxationObservations,
   spreadGroups,
@@ -19,6 +20,7 @@ import {
   type SpreadFit,
   type SpreadGroup,
   type StuckFit,
+  type UnpulsedFit,
 } from './fits.js';
 import { fitMvm, type MvmFit } from './fit-mvm.js';
 import { estimate, type ParamEstimate } from './stats.js';
@@ -40,6 +42,8 @@ export interface CalibrationReport {
     polynomial: PolynomialFit;
     /** Why per-level means are missing (then the profile keeps an unbiased error). */
     biasRefused?: string;
+    /** Cells write-verify left alone, or why there is no such table. */
+    unpulsed: Fitted<UnpulsedFit>;
   }>;
   readonly mvm: Fitted<MvmFit>;
   readonly observations: { readonly mean: readonly RelaxationMeanObservation[]; readonly spread: readonly SpreadGroup[] };
@@ -102,8 +106,9 @@ export function calibrate(d: CalibrationDataset, options: CalibrateOptions): Cal
       };
       const bias = fitLevelBias(groups, levelsUs.length, relaxationAt);
       const withBias = bias.status === 'fitted' ? perLevel.map((p, l) => ({ ...p, mean: bias.perLevel[l] as ParamEstimate })) : perLevel;
+      const unpulsed = fitUnpulsed(d, levelsUs, (ageS) => relaxationAt(ageS, d.gMinUs));
       programming =
-        poly.status === 'refused' ? poly : { status: 'fitted', perLevel: withBias, polynomial: poly, ...(bias.status === 'refused' ? { biasRefused: bias.reason } : {}) };
+        poly.status === 'refused' ? poly : { status: 'fitted', perLevel: withBias, polynomial: poly, unpulsed, ...(bias.status === 'refused' ? { biasRefused: bias.reason } : {}) };
     }
   }
   const mvm: Fitted<MvmFit> = d.mvm && d.mvm.length > 0 ? fitMvm(d.mvm) : { status: 'refused', reason: 'no MVM calibration patterns in the data (campaign MVM probes are not recorded per vector; run the calibration plan with mvmVectors)' };
@@ -132,16 +137,26 @@ function buildProfile(d: CalibrationDataset, r: CalibrationReport, o: CalibrateO
     const p = r.programming.polynomial;
     const levels = r.programming.perLevel;
     const biased = levels.every((l) => l.mean !== undefined);
+    const unpulsed = r.programming.unpulsed;
     programming = {
       coefficientsUs: p.coefficients.map((c) => c.value),
       referenceUs: p.referenceUs,
       scale: 1,
       ...(biased ? { levels: { targetsUs: levels.map((l) => l.targetUs), meanUs: levels.map((l) => (l.mean as ParamEstimate).value), sigmaUs: levels.map((l) => Math.max(0, l.sigma.value)) } } : {}),
+      ...(unpulsed.status === 'fitted'
+        ? { unpulsed: { targetsUs: unpulsed.targetsUs, fraction: unpulsed.fraction, meanUs: unpulsed.meanUs, sigmaUs: unpulsed.sigmaUs.map((v) => Math.max(0, v)), ageS: unpulsed.ageS.value } }
+        : {}),
     };
     provenance.programming = `fitted from ${from}: per-level sigma after write-verify (${levels.length} levels, read noise removed), polynomial of degree ${p.degree} in x = g / ${p.referenceUs} uS chosen by AICc; reduced chi2 ${p.gof.reducedChi2.toFixed(2)}; ${
       biased
         ? `per-level mean error (bias, ${levels.map((l) => (l.mean as ParamEstimate).value.toFixed(2)).join(', ')} uS) and sigma in programming.levels, which the simulator interpolates`
         : `no per-level bias (${r.programming.biasRefused ?? 'not fitted'}): unbiased error`
+    }; ${
+      unpulsed.status === 'fitted'
+        ? `cells write-verify left alone (already within tolerance): ${unpulsed.cells}, fractions ${unpulsed.targetsUs.map((t, k) => `${(100 * (unpulsed.fraction[k] as number)).toFixed(1)}% at ${t.toFixed(2)} uS`).join(', ')}; their state ${
+            'reason' in unpulsed.ageS ? `taken as ${unpulsed.ageS.value.toPrecision(3)} s old (${unpulsed.ageS.reason})` : `${fmt(unpulsed.ageS, 3)} s old at programming`
+          } (programming.unpulsed)`
+        : `every cell taken as freshly programmed (${unpulsed.reason})`
     }`;
   } else {
     refused.programming = r.programming.reason;

@@ -552,3 +552,105 @@ export function fitLevelBias(groups: readonly SpreadGroup[], levels: number, rel
   }
   return { status: 'fitted', perLevel };
 }
+
+// ------------------------------------------------------------------ cells write-verify left alone
+
+export interface UnpulsedFit {
+  readonly targetsUs: number[];
+  readonly fraction: number[];
+  readonly meanUs: number[];
+  readonly sigmaUs: number[];
+  readonly cells: number;
+  /** Age of the state they kept, at programming: fitted from how little they relax, or fixed with the reason. */
+  readonly ageS: ParamEstimate | { readonly value: number; readonly reason: string };
+}
+
+/**
+ * Cells already within tolerance get no pulse and keep their earlier state (pulses 0, status OK):
+ * per level, their fraction among the cells of that level, their error at the first read-back and,
+ * from how their mean error moves over the read-backs against the fitted mean relaxation, how old
+ * their state was at programming (grid search over ln age; 95% interval where chi2 rises by 3.84).
+ */
+export function fitUnpulsed(d: CalibrationDataset, levelsUs: readonly number[], relaxationAt: (ageS: number) => number, minCells = 20): Fitted<UnpulsedFit> {
+  const first = d.readbacks[0];
+  if (!first || levelsUs.length === 0) return { status: 'refused', reason: 'no read-backs' };
+  const spacing = levelsUs.length > 1 ? Math.min(...levelsUs.slice(1).map((t, k) => t - (levelsUs[k] as number))) : 1;
+  const levelOfTarget = (t: number): number => {
+    let best = -1;
+    let bestD = Number.POSITIVE_INFINITY;
+    levelsUs.forEach((l, k) => {
+      const dd = Math.abs(l - t);
+      if (dd < bestD) {
+        bestD = dd;
+        best = k;
+      }
+    });
+    return bestD <= spacing / 4 ? best : -1;
+  };
+  const total = new Array<number>(levelsUs.length).fill(0);
+  const alone: number[][] = levelsUs.map(() => []);
+  for (let i = 0; i < d.targetUs.length; i++) {
+    if (d.status[i] !== 0 || d.pulses[i] === 65535) continue;
+    const l = levelOfTarget(d.targetUs[i] as number);
+    if (l < 0) continue;
+    total[l] = (total[l] as number) + 1;
+    if (d.pulses[i] === 0 && Number.isFinite(first.valuesUs[i])) (alone[l] as number[]).push(i);
+  }
+  const rows = levelsUs.map((t, l) => ({ t, l, cells: alone[l] as number[] })).filter((r) => r.cells.length >= minCells);
+  if (rows.length === 0) return { status: 'refused', reason: `no level has ${minCells} or more cells that write-verify left alone` };
+  const all = rows.flatMap((r) => r.cells);
+  // The age is a property of a source's history (an as-formed chip, a preconditioned plan): fitted
+  // on the source with the most cells left alone.
+  const perPart = new Map<number, number[]>();
+  for (const i of all) {
+    const part = d.part?.[i] ?? 0;
+    const list = perPart.get(part) ?? [];
+    list.push(i);
+    perPart.set(part, list);
+  }
+  const ageCells = [...perPart.values()].reduce((a, b) => (b.length > a.length ? b : a));
+  const err = (set: ReadbackSet, i: number): number => (set.valuesUs[i] as number) - (d.targetUs[i] as number);
+  const stats = rows.map((r) => {
+    const e = r.cells.map((i) => err(first, i));
+    const m = e.reduce((s, v) => s + v, 0) / e.length;
+    return { mean: m, sigma: Math.sqrt(e.reduce((s, v) => s + (v - m) ** 2, 0) / Math.max(1, e.length - 1)) };
+  });
+  // Mean error of the same cells at every read-back, against the age since programming.
+  const track = d.readbacks
+    .map((set) => {
+      const cells = ageCells.filter((i) => Number.isFinite(set.valuesUs[i]) && Number.isFinite(set.ageS[i]));
+      const e = cells.map((i) => err(set, i));
+      const m = e.reduce((s, v) => s + v, 0) / Math.max(1, e.length);
+      const v = e.reduce((s, x) => s + (x - m) ** 2, 0) / Math.max(1, e.length - 1);
+      return { ageS: cells.reduce((s, i) => s + (set.ageS[i] as number), 0) / Math.max(1, cells.length), mean: m, se2: v / Math.max(1, e.length), n: cells.length };
+    })
+    .filter((x) => x.n >= minCells)
+    .sort((a, b) => a.ageS - b.ageS);
+  let ageS: UnpulsedFit['ageS'];
+  const base = track[0];
+  if (!base || track.length < 3) ageS = { value: 1e9, reason: `the cells left alone were read back at ${track.length} ages (need 3): taken as too old to relax` };
+  else {
+    const chi2 = (lnA: number): number => {
+      const a = Math.exp(lnA);
+      const r0 = relaxationAt(a + base.ageS);
+      return track.slice(1).reduce((s, x) => s + (x.mean - base.mean - (relaxationAt(a + x.ageS) - r0)) ** 2 / (x.se2 + base.se2), 0);
+    };
+    const grid: Array<[number, number]> = [];
+    for (let lnA = 0; lnA <= Math.log(1e9); lnA += 0.02) grid.push([lnA, chi2(lnA)]);
+    const [bestLn, bestChi] = grid.reduce((b, g) => (g[1] < b[1] ? g : b));
+    const inside = grid.filter((g) => g[1] <= bestChi + 3.84).map((g) => g[0]);
+    const lo = Math.min(...inside);
+    const hi = Math.max(...inside);
+    if (hi >= Math.log(1e9) - 0.05 || lo <= 0.05) ageS = { value: Math.exp(bestLn), reason: `the relaxation of the cells left alone bounds their age only to ${Math.exp(lo).toPrecision(2)}..${Math.exp(hi).toPrecision(2)} s (95%): best ${Math.exp(bestLn).toPrecision(3)} s used` };
+    else ageS = { value: Math.exp(bestLn), se: (Math.exp(hi) - Math.exp(lo)) / 3.92, ci95: [Math.exp(lo), Math.exp(hi)] };
+  }
+  return {
+    status: 'fitted',
+    targetsUs: rows.map((r) => r.t),
+    fraction: rows.map((r) => r.cells.length / (total[r.l] as number)),
+    meanUs: stats.map((s) => s.mean),
+    sigmaUs: stats.map((s) => s.sigma),
+    cells: all.length,
+    ageS,
+  };
+}

@@ -107,6 +107,24 @@ export interface ProgrammedCells {
   readonly stuck: Uint8Array;
   /** Per-device standard normal behind its drift (log spread or power-law exponent). */
   readonly driftZ: Float32Array;
+  /** 1: write-verify left the cell alone (programming.unpulsed); it relaxes as a cell that old. */
+  readonly settled?: Uint8Array;
+}
+
+/** The row of an unpulsed table for a target: the nearest table target within a quarter of the table's spacing, else none. */
+function unpulsedRow(targetsUs: readonly number[], x: number): number {
+  let best = -1;
+  let bestD = Number.POSITIVE_INFINITY;
+  let spacing = Number.POSITIVE_INFINITY;
+  for (let k = 0; k < targetsUs.length; k++) {
+    const d = Math.abs((targetsUs[k] as number) - x);
+    if (d < bestD) {
+      bestD = d;
+      best = k;
+    }
+    if (k > 0) spacing = Math.min(spacing, (targetsUs[k] as number) - (targetsUs[k - 1] as number));
+  }
+  return bestD <= (Number.isFinite(spacing) ? spacing / 4 : 0.5) ? best : -1;
 }
 
 /** Piecewise-linear interpolation through (xs, ys), constant outside; xs ascending. */
@@ -153,6 +171,11 @@ export function programCells(targetsUs: Float32Array, layout: CellLayout, noise:
   const stuck = new Uint8Array(n);
   const driftZ = new Float32Array(n);
   const { lowRate, highRate } = noise.stuck;
+  const unpulsed = noise.programming.unpulsed;
+  // Draws for the unpulsed choice only when the profile has the table, so other profiles keep their streams.
+  const settled = unpulsed ? new Uint8Array(n) : undefined;
+  let lastTarget = Number.NaN;
+  let row = -1;
   for (let i = 0; i < n; i++) {
     const target = targetsUs[i] as number;
     const u = rng.next();
@@ -162,16 +185,64 @@ export function programCells(targetsUs: Float32Array, layout: CellLayout, noise:
     } else if (u < lowRate + highRate) {
       stuck[i] = STUCK_HIGH;
       programmedUs[i] = layout.maxUs;
+    } else if (unpulsed && settled) {
+      if (target !== lastTarget) {
+        row = unpulsedRow(unpulsed.targetsUs, target);
+        lastTarget = target;
+      }
+      if (row >= 0 && rng.next() < (unpulsed.fraction[row] as number)) {
+        settled[i] = 1;
+        programmedUs[i] = Math.max(0, target + (unpulsed.meanUs[row] as number) + (unpulsed.sigmaUs[row] as number) * rng.normal());
+      } else {
+        programmedUs[i] = Math.max(0, target + programmingBiasUs(target, noise) + programmingSigmaUs(target, noise) * rng.normal());
+      }
     } else {
       programmedUs[i] = Math.max(0, target + programmingBiasUs(target, noise) + programmingSigmaUs(target, noise) * rng.normal());
     }
     driftZ[i] = rng.normal();
   }
-  return { programmedUs, stuck, driftZ };
+  return settled ? { programmedUs, stuck, driftZ, settled } : { programmedUs, stuck, driftZ };
 }
 
 /** Conductances `tSeconds` after programming (deterministic given the programming event). */
 export function conductanceAt(cells: ProgrammedCells, tSeconds: number, noise: NoiseProfile, out?: Float32Array): Float32Array {
+  const g = freshConductanceAt(cells, tSeconds, noise, out);
+  const settled = cells.settled;
+  const ageS = noise.programming.unpulsed?.ageS;
+  if (!settled || ageS === undefined) return g;
+  // Cells left alone relax as old ones: by the drift's increment from ageS to ageS + t.
+  const d = noise.drift;
+  const t = Math.max(0, tSeconds);
+  let mean = 0;
+  let spread = 0;
+  let lnRatio = 0;
+  if (d.form === 'log') {
+    const at = (x: number): [number, number] => {
+      if (d.onset === 'smooth') {
+        const u = x / d.t0S;
+        return [d.meanUsPerLn * Math.log1p(u), d.spread0Us * -Math.expm1(-u) + d.spreadUsPerLn * Math.log1p(u)];
+      }
+      const lnT = Math.log(Math.max(x, d.t0S) / d.t0S);
+      return x > d.t0S ? [d.meanUsPerLn * lnT, d.spread0Us + d.spreadUsPerLn * lnT] : [0, 0];
+    };
+    const [m1, s1] = at(ageS + t);
+    const [m0, s0] = at(ageS);
+    mean = m1 - m0;
+    spread = s1 - s0;
+  } else {
+    lnRatio = Math.log((ageS + t + d.t0S) / (ageS + d.t0S));
+  }
+  for (let i = 0; i < g.length; i++) {
+    if (settled[i] !== 1 || cells.stuck[i] !== STUCK_NONE) continue;
+    const g0 = cells.programmedUs[i] as number;
+    const z = cells.driftZ[i] as number;
+    g[i] = d.form === 'log' ? Math.max(0, g0 + mean + spread * z) : g0 * Math.exp(-(d.nuMean + d.nuStd * z) * lnRatio);
+  }
+  return g;
+}
+
+/** Every non-stuck cell as freshly programmed. */
+function freshConductanceAt(cells: ProgrammedCells, tSeconds: number, noise: NoiseProfile, out?: Float32Array): Float32Array {
   const n = cells.programmedUs.length;
   const g = out ?? new Float32Array(n);
   const d = noise.drift;

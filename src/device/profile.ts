@@ -40,6 +40,31 @@ export const ProgrammingNoiseSchema = z.strictObject({
       });
     })
     .optional(),
+  /**
+   * Cells write-verify left alone (fitted profiles): a cell already within tolerance of its target
+   * gets no pulse and keeps its earlier state, e.g. the as-formed low-conductance state under
+   * targets at the bottom of the window. Per target, the fraction of cells left alone and their
+   * error (mean, sigma) at programming; `ageS` is how old that earlier state is at programming, so
+   * they relax as old cells do, by the increments of the drift from ageS to ageS + t: far less than
+   * fresh ones. Without it every cell counts as freshly programmed.
+   */
+  unpulsed: z
+    .strictObject({
+      targetsUs: z.array(z.number()).min(1).max(256),
+      fraction: z.array(z.number().min(0).max(1)).min(1).max(256),
+      meanUs: z.array(z.number()).min(1).max(256),
+      sigmaUs: z.array(nonNegative).min(1).max(256),
+      ageS: nonNegative,
+    })
+    .superRefine((u, ctx) => {
+      for (const key of ['fraction', 'meanUs', 'sigmaUs'] as const) {
+        if (u[key].length !== u.targetsUs.length) ctx.addIssue({ code: 'custom', path: [key], message: `has ${u[key].length} values for ${u.targetsUs.length} targets` });
+      }
+      u.targetsUs.forEach((t, i) => {
+        if (i > 0 && !(t > (u.targetsUs[i - 1] as number))) ctx.addIssue({ code: 'custom', path: ['targetsUs', i], message: 'targets must be strictly ascending' });
+      });
+    })
+    .optional(),
 });
 
 export const DriftSchema = z.discriminatedUnion('form', [

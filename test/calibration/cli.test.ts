@@ -37,6 +37,13 @@ describe('cimbench calibrate', () => {
     assert.match(fit.refused.read ?? '', /repeated reads/);
     assert.match(profile.provenance.read as string, /not fitted/);
     assert.match(profile.provenance.stuck as string, /fitted from run/);
+    // On a fresh chip, cells whose target is the as-formed low state are often left alone; their
+    // state is about a day old (the emulated chip was formed 86,400 s before power-on).
+    const alone = profile.programming.unpulsed;
+    assert.ok(alone, 'cells left alone by write-verify fitted');
+    assert.equal(alone.targetsUs[0], 2);
+    assert.ok((alone.fraction[0] as number) > 0.05 && (alone.fraction[0] as number) < 0.9, `fraction at 2 uS: ${alone.fraction[0]}`);
+    assert.ok(alone.ageS > 86_400 / 3 && alone.ageS < 86_400 * 3, `age ${alone.ageS} s`);
     const json = JSON.parse(r.stdout) as { out: string };
     assert.equal(json.out, out);
   });

@@ -99,6 +99,35 @@ describe('noise draws', () => {
     assert.ok(Math.abs(sDay - Math.sqrt(s0 * s0 + extra * extra)) < 0.05, `spread ${sDay}`);
   });
 
+  it('cells write-verify left alone keep their old state and relax only by the increment from their age', () => {
+    const noStuck = { ...wan, stuck: { lowRate: 0, highRate: 0 } };
+    // Mid-window, where no cell relaxes down to 0 uS (the floor would bend the mean).
+    const bottom = new Float32Array(20_000).fill(20);
+    const withTable: NoiseProfile = {
+      ...noStuck,
+      programming: { ...noStuck.programming, unpulsed: { targetsUs: [20], fraction: [0.3], meanUs: [0.5], sigmaUs: [0.2], ageS: 86_400 } },
+    };
+    const cells = programCells(bottom, layout, withTable, new Rng(4));
+    const settled = cells.settled as Uint8Array;
+    const share = settled.reduce((s, v) => s + v, 0) / settled.length;
+    assert.ok(Math.abs(share - 0.3) < 0.015, `left alone: ${share}`);
+    const g0 = conductanceAt(cells, 1, withTable);
+    const gDay = conductanceAt(cells, 86_400, withTable);
+    const shift = (flag: number): number => {
+      let s = 0;
+      let n = 0;
+      for (let i = 0; i < settled.length; i++) if (settled[i] === flag) (s += (gDay[i] as number) - (g0[i] as number)), n++;
+      return s / n;
+    };
+    // Fresh cells: -0.089 ln(86400); a day-old state: -0.089 (ln(172800) - ln(86401)), about ln 2.
+    assert.ok(Math.abs(shift(0) - -0.089 * Math.log(86_400)) < 0.03, `fresh shift ${shift(0)}`);
+    assert.ok(Math.abs(shift(1) - -0.089 * Math.log(2)) < 0.03, `left-alone shift ${shift(1)}`);
+    // Other targets are not in the table; without a table nothing is drawn for it (same streams as before).
+    const mid = programCells(new Float32Array(2000).fill(30), layout, withTable, new Rng(4));
+    assert.equal((mid.settled as Uint8Array).reduce((s, v) => s + v, 0), 0);
+    assert.equal(programCells(bottom, layout, noStuck, new Rng(4)).settled, undefined);
+  });
+
   it('power-law drift decays as ((t + t0) / t0)^-nu', () => {
     const pcm = loadNoiseProfile(noiseProfilePath('pcm-like'));
     const flat: NoiseProfile = { ...pcm, drift: { form: 'power-law', t0S: 20, nuMean: 0.05, nuStd: 0 }, stuck: { lowRate: 0, highRate: 0 } };
