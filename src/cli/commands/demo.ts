@@ -17,6 +17,7 @@ interface DemoOptions {
   chip: string;
   seed: string;
   images: string;
+  seeds: string;
   drift: string;
   searchOut: string;
   json: boolean;
@@ -42,6 +43,7 @@ export function registerDemo(program: Command): void {
     .option('--chip <name>', 'emulated chip profile: typical or degraded', 'typical')
     .option('--seed <n>', 'emulated chip seed (and search seed)', '1')
     .option('--images <n>', 'test images for the prediction and the on-chip measurement (subset has 1000)', '1000')
+    .option('--seeds <n>', 'Monte Carlo seeds of the prediction (each one simulated programming of the whole network; the prediction is most of the demo\'s time)', '2')
     .option('--drift <duration>', 'the accelerated drift point (emulated device clock)', '1 d')
     .option('--search-out <dir>', 'where the tiny search writes its outputs', './cimbench-demo-search')
     .option('--json', 'print the run summary as JSON', false)
@@ -56,6 +58,8 @@ export function registerDemo(program: Command): void {
       const images = Number(opts.images);
       if (!Number.isInteger(seed) || seed < 0) throw new InputError('INVALID_INPUT', `not a seed: ${opts.seed}`, { where: '--seed' });
       if (!Number.isInteger(images) || images < 1) throw new InputError('INVALID_INPUT', `not an image count: ${opts.images}`, { where: '--images' });
+      const seeds = Number(opts.seeds);
+      if (!Number.isInteger(seeds) || seeds < 1 || seeds > 64) throw new InputError('INVALID_INPUT', `not a seed count 1..64: ${opts.seeds}`, { where: '--seeds' });
       await initBackend();
       const t0 = performance.now();
       let network = demoNetworkDir();
@@ -96,7 +100,7 @@ export function registerDemo(program: Command): void {
           link: { kind: 'emulator', chip: opts.chip, seed },
           testSet: { dataset: 'fashion-mnist-subset', count: images },
           drift: { initial: 1, points: [opts.drift], clock: 'emulated' },
-          seeds: [1, 2, 3],
+          seeds: Array.from({ length: seeds }, (_, i) => i + 1),
         },
         process.cwd(),
         'demo campaign',
