@@ -1,3 +1,4 @@
+import { nearestTargetIndex } from '../device/index.js';
 import type { CalibrationDataset, ReadbackSet } from './dataset.js';
 import { estimate, fitNonlinear, meanVar, weightedLinear, wilson, type GoodnessOfFit, type ParamEstimate } from './stats.js';
 
@@ -258,18 +259,24 @@ export interface RelaxationFit {
   readonly observations: readonly RelaxationMeanObservation[];
 }
 
+/** Cells grouped by the source they came from (CalibrationDataset.part), in first-seen order. */
+function cellsBySource(d: CalibrationDataset, cells: Iterable<number>): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  for (const i of cells) {
+    const part = d.part?.[i] ?? 0;
+    const list = out.get(part) ?? [];
+    list.push(i);
+    out.set(part, list);
+  }
+  return out;
+}
+
 export function relaxationObservations(d: CalibrationDataset, healthy: Uint32Array, minCells = 200): RelaxationMeanObservation[] {
   const err = new Float32Array(d.targetUs.length);
   const obs: RelaxationMeanObservation[] = [];
   // Per source: runs and plans program different level sets, so their mean programming error
   // (the offset) differs, and pooling them in one age bin would bend the fitted curve.
-  const byPart = new Map<number, number[]>();
-  for (const i of healthy) {
-    const part = d.part?.[i] ?? 0;
-    const list = byPart.get(part) ?? [];
-    list.push(i);
-    byPart.set(part, list);
-  }
+  const byPart = cellsBySource(d, healthy);
   for (const set of d.readbacks) {
     for (const i of healthy) err[i] = (set.valuesUs[i] as number) - (d.targetUs[i] as number);
     for (const [part, cells] of byPart) {
@@ -574,19 +581,8 @@ export interface UnpulsedFit {
 export function fitUnpulsed(d: CalibrationDataset, levelsUs: readonly number[], relaxationAt: (ageS: number) => number, minCells = 20): Fitted<UnpulsedFit> {
   const first = d.readbacks[0];
   if (!first || levelsUs.length === 0) return { status: 'refused', reason: 'no read-backs' };
-  const spacing = levelsUs.length > 1 ? Math.min(...levelsUs.slice(1).map((t, k) => t - (levelsUs[k] as number))) : 1;
-  const levelOfTarget = (t: number): number => {
-    let best = -1;
-    let bestD = Number.POSITIVE_INFINITY;
-    levelsUs.forEach((l, k) => {
-      const dd = Math.abs(l - t);
-      if (dd < bestD) {
-        bestD = dd;
-        best = k;
-      }
-    });
-    return bestD <= spacing / 4 ? best : -1;
-  };
+  // The same matching the simulator applies to the table it is fitted into.
+  const levelOfTarget = (t: number): number => nearestTargetIndex(levelsUs, t);
   const total = new Array<number>(levelsUs.length).fill(0);
   const alone: number[][] = levelsUs.map(() => []);
   for (let i = 0; i < d.targetUs.length; i++) {
@@ -601,14 +597,7 @@ export function fitUnpulsed(d: CalibrationDataset, levelsUs: readonly number[], 
   const all = rows.flatMap((r) => r.cells);
   // The age is a property of a source's history (an as-formed chip, a preconditioned plan): fitted
   // on the source with the most cells left alone.
-  const perPart = new Map<number, number[]>();
-  for (const i of all) {
-    const part = d.part?.[i] ?? 0;
-    const list = perPart.get(part) ?? [];
-    list.push(i);
-    perPart.set(part, list);
-  }
-  const ageCells = [...perPart.values()].reduce((a, b) => (b.length > a.length ? b : a));
+  const ageCells = [...cellsBySource(d, all).values()].reduce((a, b) => (b.length > a.length ? b : a));
   const err = (set: ReadbackSet, i: number): number => (set.valuesUs[i] as number) - (d.targetUs[i] as number);
   const stats = rows.map((r) => {
     const e = r.cells.map((i) => err(first, i));

@@ -111,8 +111,8 @@ export interface ProgrammedCells {
   readonly settled?: Uint8Array;
 }
 
-/** The row of an unpulsed table for a target: the nearest table target within a quarter of the table's spacing, else none. */
-function unpulsedRow(targetsUs: readonly number[], x: number): number {
+/** The row of a per-target table for a target: the nearest table target within a quarter of the table's spacing, else -1. */
+export function nearestTargetIndex(targetsUs: readonly number[], x: number): number {
   let best = -1;
   let bestD = Number.POSITIVE_INFINITY;
   let spacing = Number.POSITIVE_INFINITY;
@@ -187,7 +187,7 @@ export function programCells(targetsUs: Float32Array, layout: CellLayout, noise:
       programmedUs[i] = layout.maxUs;
     } else if (unpulsed && settled) {
       if (target !== lastTarget) {
-        row = unpulsedRow(unpulsed.targetsUs, target);
+        row = nearestTargetIndex(unpulsed.targetsUs, target);
         lastTarget = target;
       }
       if (row >= 0 && rng.next() < (unpulsed.fraction[row] as number)) {

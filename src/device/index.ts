@@ -19,6 +19,7 @@ export {
   STUCK_NONE,
   cellLayout,
   conductanceAt,
+  nearestTargetIndex,
   conductancesToWeights,
   programCells,
   programmingBiasUs,
