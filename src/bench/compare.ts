@@ -4,6 +4,7 @@ import { ksStatistic } from '../calibration/stats.js';
 import { InputError } from '../common/errors.js';
 import { parseWith, loadJsonFile } from '../common/validate.js';
 import {
+  STUCK_LOW,
   STUCK_NONE,
   noiseForChip,
   noiseProfileHash,
@@ -19,7 +20,7 @@ import { EXPORT_FILES, backendName, loadWeightImage, takeDataset } from '../nn/i
 import { analyzeNetwork, NetworkSpecSchema } from '../spec/index.js';
 import { BenchRuns, type Db, type ResimulationDiscrepancy, type ResimulationInput, type ResimulationPoint, type ResimulationTimes } from '../store/index.js';
 import { CampaignSchema, findNetworkDir, loadTestSet } from './campaign.js';
-import { compileNetwork } from './compile.js';
+import { compileNetwork, type CompiledNetwork } from './compile.js';
 import { byLayer, matrixStatsOf, placementsOf, probeVectorsFor } from './engine.js';
 
 /**
@@ -42,6 +43,13 @@ export const CompareOptionsSchema = z.strictObject({
   /** Test images to simulate (default: what the run's prediction used). */
   images: z.int().min(1).optional(),
   batchSize: z.int().min(1).optional(),
+  /**
+   * Where the simulated conductances come from: 'model' (default), the noise profile's draws; or
+   * 'readback', the run's recorded read-backs at each point (cells not read back use the model), so
+   * only the inference path is simulated: did the simulator's ADC, read noise and controller
+   * arithmetic predict what the chip computed from the cells it actually holds?
+   */
+  conductances: z.enum(['model', 'readback']).default('model'),
 });
 export type CompareOptions = z.input<typeof CompareOptionsSchema>;
 
@@ -85,6 +93,53 @@ function distribution(values: number[]): Distribution {
   return { values: v, mean, std: n > 1 ? Math.sqrt(ss / (n - 1)) : 0 };
 }
 
+/**
+ * One point's read-backs as each matrix's conductance planes (weightsToTargets' layout): NaN where a
+ * cell was not read back; cells PROGRAM reported stuck are marked. Undefined when nothing was read.
+ */
+function readbackPlanes(
+  rows: Iterable<[number, number, number, number]>,
+  compiled: CompiledNetwork,
+  status: ReadonlyMap<number, Uint8Array>,
+): Array<{ valuesUs: Float32Array; stuck: Uint8Array }> | undefined {
+  const { layout } = compiled;
+  const planes = layout.slices * layout.pair;
+  const sizes = new Map<number, { rows: number; cols: number }>();
+  compiled.tiles.forEach((t) => {
+    const s = sizes.get(t.matrix) ?? { rows: 0, cols: 0 };
+    sizes.set(t.matrix, { rows: Math.max(s.rows, t.placement.srcRow + t.placement.rows), cols: Math.max(s.cols, t.placement.srcCol + t.placement.cols) });
+  });
+  const out: Array<{ valuesUs: Float32Array; stuck: Uint8Array }> = [];
+  for (const [m, s] of [...sizes].sort((a, b) => a[0] - b[0])) {
+    out[m] = { valuesUs: new Float32Array(planes * s.rows * s.cols).fill(Number.NaN), stuck: new Uint8Array(planes * s.rows * s.cols) };
+  }
+  // Array cell -> (matrix, plane index).
+  const at = new Map<number, [number, number]>();
+  const key = (a: number, r: number, c: number): number => (a * 65536 + r) * 65536 + c;
+  compiled.tiles.forEach((t, ti) => {
+    const pl = t.placement;
+    const s = sizes.get(t.matrix) as { rows: number; cols: number };
+    const plane = (pl.slice * layout.pair + (pl.polarity === 'neg' ? 1 : 0)) * s.rows * s.cols;
+    const st = status.get(ti);
+    const target = out[t.matrix] as { valuesUs: Float32Array; stuck: Uint8Array };
+    for (let r = 0; r < pl.rows; r++) {
+      for (let c = 0; c < pl.cols; c++) {
+        const i = plane + (pl.srcRow + r) * s.cols + pl.srcCol + c;
+        at.set(key(pl.array, pl.row + r, pl.col + c), [t.matrix, i]);
+        if (st?.[r * pl.cols + c] === CellStatus.STUCK) target.stuck[i] = STUCK_LOW;
+      }
+    }
+  });
+  let got = 0;
+  for (const [a, r, c, g] of rows) {
+    const p = at.get(key(a, r, c));
+    if (!p) continue;
+    (out[p[0]] as { valuesUs: Float32Array }).valuesUs[p[1]] = g;
+    got++;
+  }
+  return got > 0 ? out : undefined;
+}
+
 export function compareRun(db: Db, runId: number, noise: NoiseProfile, options: CompareOptions = {}): RunComparison {
   const opts = parseWith(CompareOptionsSchema, options, 'compare options');
   const started = performance.now();
@@ -122,12 +177,24 @@ export function compareRun(db: Db, runId: number, noise: NoiseProfile, options: 
 
   const seeds = opts.seeds ?? run.seeds;
   const forChip = noiseForChip(noise, run.chipId);
+  // Stuck cells are known from PROGRAM replies: this run's, else those of the run that programmed the chip.
+  const statusOf = (id: number): ReadonlyMap<number, Uint8Array> => runs.resumeState(id).cellStatus;
+  let status = state.cellStatus;
+  const known = (m: ReadonlyMap<number, Uint8Array>): boolean => [...m.values()].some((s) => s.some((v) => v !== 255));
+  if (!known(status) && run.parentRunId !== null) status = statusOf(run.parentRunId);
+  const statusesKnown = known(status);
+  const readStmt = db.prepare('SELECT array_no, row_no, col_no, g_us FROM readbacks WHERE run_id = ? AND point = ?').raw(true);
+  const given = opts.conductances === 'readback' ? points.map((p) => readbackPlanes(readStmt.iterate(runId, p.index) as Iterable<[number, number, number, number]>, compiled, status)) : undefined;
+  if (given?.some((g) => g === undefined)) {
+    throw new InputError('INVALID_INPUT', `run ${runId} has no read-backs at some of its measured points: it cannot be re-simulated from them`, { where: '--conductances readback' });
+  }
   const sim = simulateOnChip(net, image, hw, forChip.noise, takeDataset(testSet, images), {
     seeds,
     timesS: points.map((p) => p.tS),
     driftCompensation: campaign.simulation.driftCompensation,
     batchSize: opts.batchSize ?? campaign.simulation.batchSize,
     placements: placementsOf(compiled),
+    ...(given ? { conductances: (matrix: number, ti: number) => given[ti]?.[matrix] } : {}),
   });
 
   // What the run recorded beside its own prediction.
@@ -144,13 +211,6 @@ export function compareRun(db: Db, runId: number, noise: NoiseProfile, options: 
   const resPoints: ResimulationPoint[] = [];
   const rows: ResimulationDiscrepancy[] = [];
   const layerNames = new Map(net.layers.map((l) => [l.index, `${l.index}:${l.op}`]));
-  // Stuck cells are known from PROGRAM replies: this run's, else those of the run that programmed the chip.
-  const statusOf = (id: number): ReadonlyMap<number, Uint8Array> => runs.resumeState(id).cellStatus;
-  let status = state.cellStatus;
-  const known = (m: ReadonlyMap<number, Uint8Array>): boolean => [...m.values()].some((s) => s.some((v) => v !== 255));
-  if (!known(status) && run.parentRunId !== null) status = statusOf(run.parentRunId);
-  const statusesKnown = known(status);
-
   points.forEach((p, i) => {
     const t = sim.times[i];
     if (!t) throw new InputError('INVALID_INPUT', `no simulated result for time point ${p.index}`, { where });
@@ -181,7 +241,6 @@ export function compareRun(db: Db, runId: number, noise: NoiseProfile, options: 
     const pl = t.placement;
     for (let r = 0; r < pl.rows; r++) for (let c = 0; c < pl.cols; c++) position.set(`${pl.array}:${pl.row + r}:${pl.col + c}`, [ti, r * pl.cols + c]);
   });
-  const readStmt = db.prepare('SELECT array_no, row_no, col_no, g_us FROM readbacks WHERE run_id = ? AND point = ?').raw(true);
   const averages = campaign.programming.readAverages ?? device?.config?.readAverages ?? 1;
   const arraysOf = [...new Set(tiles.map((t) => t.placement.array))].sort((a, b) => a - b);
   const forChipOriginal = noiseForChip(runNoise, run.chipId);
@@ -236,7 +295,7 @@ export function compareRun(db: Db, runId: number, noise: NoiseProfile, options: 
     const mvm = state.measuredMvm?.get(p.index);
     if (mvm && mvm.length > 0) {
       const inputs = probeVectorsFor(tiles.map((t) => t.placement), campaign.mvm, p.index);
-      const probeTiles = tiles.map((t, ti) => ({ array: t.placement.array, col: t.placement.col, rows: t.placement.rows, cols: t.placement.cols, targetsUs: t.targetsUs, inputs: inputs[ti] as Uint8Array }));
+      const probeTiles = tiles.map((t, ti) => ({ array: t.placement.array, row: t.placement.row, col: t.placement.col, rows: t.placement.rows, cols: t.placement.cols, targetsUs: t.targetsUs, inputs: inputs[ti] as Uint8Array }));
       const predicted = simulateProbes(probeTiles, hw, forChip.noise, {
         seeds,
         tS: p.tS,
@@ -258,6 +317,7 @@ export function compareRun(db: Db, runId: number, noise: NoiseProfile, options: 
     noiseProfile: { name: noise.name, sha256: noiseProfileHash(noise), profile: noise },
     runNoiseProfile: { name: runNoise.name, sha256: run.noiseSha256 },
     times: opts.times as ResimulationTimes,
+    conductances: opts.conductances,
     seeds: [...seeds],
     images: sim.images,
     digitalAccuracy: sim.digitalAccuracy,

@@ -130,7 +130,7 @@ const defaultSleep = (ms: number, signal: AbortSignal): Promise<void> =>
 
 /** The compiler's placements as the simulator takes them (measured ADC trims per array column). */
 export function placementsOf(compiled: CompiledNetwork): ColumnPlacement[] {
-  return compiled.tiles.map((t) => ({ matrix: t.matrix, array: t.placement.array, col: t.placement.col, cols: t.placement.cols, srcRow: t.placement.srcRow, srcCol: t.placement.srcCol, slice: t.placement.slice, polarity: t.placement.polarity }));
+  return compiled.tiles.map((t) => ({ matrix: t.matrix, array: t.placement.array, row: t.placement.row, rows: t.placement.rows, col: t.placement.col, cols: t.placement.cols, srcRow: t.placement.srcRow, srcCol: t.placement.srcCol, slice: t.placement.slice, polarity: t.placement.polarity }));
 }
 
 /** A simulated time point's matrices as the store's matrix statistics. */
@@ -873,7 +873,7 @@ export class CampaignEngine {
     const { prepared } = this.options;
     const noise = this.noiseForDevice();
     const inputs = this.probeVectors(point);
-    const tiles = this.tiles.map((t) => ({ array: t.region.array, col: t.region.col, rows: t.region.rows, cols: t.region.cols, targetsUs: t.targetsUs, inputs: inputs[t.tile] as Uint8Array }));
+    const tiles = this.tiles.map((t) => ({ array: t.region.array, row: t.region.row, col: t.region.col, rows: t.region.rows, cols: t.region.cols, targetsUs: t.targetsUs, inputs: inputs[t.tile] as Uint8Array }));
     const info = this.info;
     const sim = simulateProbes(tiles, prepared.hw, noise, {
       seeds: prepared.campaign.seeds,

@@ -6,6 +6,7 @@ import {
   fitReadNoise,
   fitRelaxationMean,
   fitSpread,
+  fitKnownCells,
   fitStuck,
   fitLevelBias,
   fitUnpulsed,
@@ -14,6 +15,7 @@ import {
   spreadGroups,
   type FormFit,
   type Fitted,
+  type KnownCellsFit,
   type PolynomialFit,
   type ReadNoiseFit,
   type RelaxationMeanObservation,
@@ -36,6 +38,8 @@ export interface CalibrationReport {
   readonly levelsUs: readonly number[];
   readonly read: Fitted<ReadNoiseFit>;
   readonly stuck: Fitted<StuckFit>;
+  /** Where this chip's stuck cells are (for the simulator to put them there). */
+  readonly knownCells: Fitted<KnownCellsFit>;
   readonly relaxation: Fitted<{ chosen: 'log' | 'power-law'; choiceReason: string; mean: { log: FormFit; powerLaw: FormFit | { refused: string } }; spread: SpreadFit }>;
   readonly programming: Fitted<{
     perLevel: ReadonlyArray<{ targetUs: number; sigma: ParamEstimate; mean?: ParamEstimate }>;
@@ -66,6 +70,7 @@ export function calibrate(d: CalibrationDataset, options: CalibrateOptions): Cal
   const classes = classifyCells(d);
   const read = fitReadNoise(d, classes);
   const stuck = fitStuck(d, classes);
+  const knownCells: Fitted<KnownCellsFit> = d.source.chipId ? fitKnownCells(d, classes) : { status: 'refused', reason: 'no single chip id (a family profile has no chip to map)' };
   const { levelOf, levelsUs } = levelsOf(d, classes.healthy);
   const meanObs = relaxationObservations(d, classes.healthy);
   const mean = fitRelaxationMean(meanObs);
@@ -117,6 +122,7 @@ export function calibrate(d: CalibrationDataset, options: CalibrateOptions): Cal
     levelsUs,
     read,
     stuck,
+    knownCells,
     relaxation,
     programming,
     mvm,
@@ -199,10 +205,17 @@ function buildProfile(d: CalibrationDataset, r: CalibrationReport, o: CalibrateO
     provenance.read = kept('read', r.read.reason);
   }
 
-  let stuck = base.stuck;
+  let stuck: NoiseProfile['stuck'] = { lowRate: base.stuck.lowRate, highRate: base.stuck.highRate };
   if (r.stuck.status === 'fitted') {
-    stuck = { lowRate: r.stuck.lowRate.value, highRate: r.stuck.highRate.value };
-    provenance.stuck = `fitted from ${from}: ${r.stuck.lowRate.count} stuck-low and ${r.stuck.highRate.count} stuck-high of ${r.stuck.attempted} cells (not verified, verify read outside the window); Wilson 95% intervals low ${r.stuck.lowRate.ci95.map((v) => v.toExponential(2)).join('..')}, high ${r.stuck.highRate.ci95.map((v) => v.toExponential(2)).join('..')}`;
+    const k = r.knownCells;
+    const cells =
+      k.status === 'fitted' && d.source.chipId
+        ? { chipId: d.source.chipId, rows: k.rows, cols: k.cols, arrays: k.arrays.map((a) => ({ array: a.array, tested: Buffer.from(a.tested).toString('base64'), stuck: a.stuck })) }
+        : undefined;
+    stuck = { lowRate: r.stuck.lowRate.value, highRate: r.stuck.highRate.value, ...(cells ? { cells } : {}) };
+    provenance.stuck = `fitted from ${from}: ${r.stuck.lowRate.count} stuck-low and ${r.stuck.highRate.count} stuck-high of ${r.stuck.attempted} cells (not verified, verify read outside the window); Wilson 95% intervals low ${r.stuck.lowRate.ci95.map((v) => v.toExponential(2)).join('..')}, high ${r.stuck.highRate.ci95.map((v) => v.toExponential(2)).join('..')}${
+      cells && k.status === 'fitted' ? `; where chip ${cells.chipId}'s stuck cells are (${k.stuck} of ${k.tested} programmed cells on arrays ${k.arrays.map((a) => a.array).join(', ')}) is in stuck.cells, and the simulator puts them there on that chip` : ''
+    }`;
   } else {
     refused.stuck = r.stuck.reason;
     provenance.stuck = kept('stuck', r.stuck.reason);
@@ -277,6 +290,7 @@ export function summarise(r: CalibrationReport): Record<string, unknown> {
     levelsUs: r.levelsUs,
     read: r.read.status === 'fitted' ? { rel: r.read.rel, absUs: r.read.absUs, relativeEquivalent: r.read.relativeEquivalent, gof: r.read.gof, cells: r.read.cells, repeats: r.read.repeats } : r.read,
     stuck: r.stuck,
+    knownCells: r.knownCells.status === 'fitted' ? { tested: r.knownCells.tested, stuck: r.knownCells.stuck, arrays: r.knownCells.arrays.map((a) => a.array) } : r.knownCells,
     relaxation: r.relaxation.status === 'fitted' ? { chosen: r.relaxation.chosen, choiceReason: r.relaxation.choiceReason, mean: r.relaxation.mean, spread: { log: r.relaxation.spread.log, powerLaw: 'refused' in r.relaxation.spread.powerLaw ? r.relaxation.spread.powerLaw : { nuStd: r.relaxation.spread.powerLaw.params.nuStd, gof: r.relaxation.spread.powerLaw.gof } } } : r.relaxation,
     programming: r.programming,
     mvm: r.mvm.status === 'fitted' ? { ...r.mvm, columnsGain: undefined, columnsOffsetLsb: undefined, trims: undefined } : r.mvm,

@@ -56,6 +56,15 @@ export interface DatasetSource {
   readonly description: string;
 }
 
+/** Where each cell sits on the chip (arrays of rows x cols). */
+export interface CellPlaces {
+  readonly rows: number;
+  readonly cols: number;
+  readonly array: Uint16Array;
+  readonly row: Uint16Array;
+  readonly col: Uint16Array;
+}
+
 export interface CalibrationDataset {
   readonly source: DatasetSource;
   readonly gMinUs: number;
@@ -74,6 +83,8 @@ export interface CalibrationDataset {
   readonly part?: Uint8Array;
   readonly repeatedReads?: RepeatedReads;
   readonly mvm?: readonly MvmPatterns[];
+  /** Cell positions (a chip's known stuck cells are fitted from them); absent: unknown. */
+  readonly places?: CellPlaces;
 }
 
 /** Concatenates datasets of the same chip window (e.g. several runs). */
@@ -133,6 +144,17 @@ export function mergeDatasets(parts: readonly CalibrationDataset[]): Calibration
     readbacks.push({ ageS, valuesUs, averages });
   }
   const mvm = parts.flatMap((p) => p.mvm ?? []);
+  const placed = parts.every((p) => p.places && p.places.rows === first.places?.rows && p.places.cols === first.places.cols);
+  const places: CellPlaces | undefined =
+    placed && first.places
+      ? {
+          rows: first.places.rows,
+          cols: first.places.cols,
+          array: cat((k) => new Uint16Array(k), (p) => (p.places as CellPlaces).array),
+          row: cat((k) => new Uint16Array(k), (p) => (p.places as CellPlaces).row),
+          col: cat((k) => new Uint16Array(k), (p) => (p.places as CellPlaces).col),
+        }
+      : undefined;
   let offset = 0;
   let repeated: RepeatedReads | undefined;
   for (const p of parts) {
@@ -160,6 +182,7 @@ export function mergeDatasets(parts: readonly CalibrationDataset[]): Calibration
     part: partsOf(parts, n),
     ...(repeated ? { repeatedReads: repeated } : {}),
     ...(mvm.length > 0 ? { mvm } : {}),
+    ...(places ? { places } : {}),
   };
 }
 
@@ -230,7 +253,7 @@ export function loadRunDataset(db: Db, runId: number): CalibrationDataset {
     readbacks.push({ ageS: Float32Array.from(olderBy, (o) => since + o), averages, valuesUs });
   }
   const hw = db.prepare('SELECT hardware_json FROM runs WHERE id = ?').get(runId) as { hardware_json: string };
-  const hardware = JSON.parse(hw.hardware_json) as { conductance: { minUs: number; maxUs: number } };
+  const hardware = JSON.parse(hw.hardware_json) as { conductance: { minUs: number; maxUs: number }; array: { rows: number; cols: number } };
   return {
     source: {
       runs: [runId],
@@ -248,5 +271,12 @@ export function loadRunDataset(db: Db, runId: number): CalibrationDataset {
     finalUs,
     pulses,
     readbacks,
+    places: {
+      rows: hardware.array.rows,
+      cols: hardware.array.cols,
+      array: Uint16Array.from(cellRows, (r) => r[0]),
+      row: Uint16Array.from(cellRows, (r) => r[1]),
+      col: Uint16Array.from(cellRows, (r) => r[2]),
+    },
   };
 }

@@ -31,6 +31,8 @@ export interface CellClasses {
   readonly unpulsed: number;
   readonly stuckLow: number;
   readonly stuckHigh: number;
+  /** Indices of the stuck cells (low and high). */
+  readonly stuckCells: Uint32Array;
   /** Cells with a programming outcome (attempted). */
   readonly attempted: number;
   /** Attempted, not OK, but not outside the window either (budget spent, relaxed out). */
@@ -51,6 +53,7 @@ export function classifyCells(d: CalibrationDataset): CellClasses {
   let attempted = 0;
   let failed = 0;
   let unpulsed = 0;
+  const stuckCells: number[] = [];
   const first = d.readbacks[0];
   for (let i = 0; i < n; i++) {
     const st = d.status[i] as number;
@@ -64,11 +67,15 @@ export function classifyCells(d: CalibrationDataset): CellClasses {
       else healthy.push(i);
       continue;
     }
-    if (v < d.gMinUs - margin) low++;
-    else if (v > d.gMaxUs + margin) high++;
-    else failed++;
+    if (v < d.gMinUs - margin) {
+      low++;
+      stuckCells.push(i);
+    } else if (v > d.gMaxUs + margin) {
+      high++;
+      stuckCells.push(i);
+    } else failed++;
   }
-  return { healthy: Uint32Array.from(healthy), unpulsed, stuckLow: low, stuckHigh: high, attempted, failedInWindow: failed, marginUs: margin };
+  return { healthy: Uint32Array.from(healthy), unpulsed, stuckLow: low, stuckHigh: high, stuckCells: Uint32Array.from(stuckCells), attempted, failedInWindow: failed, marginUs: margin };
 }
 
 export interface StuckFit {
@@ -87,6 +94,71 @@ export function fitStuck(d: CalibrationDataset, classes = classifyCells(d)): Fit
     return { value: p, se: Math.sqrt(Math.max(p * (1 - p), 1 / n) / n), ci95: [lo, hi], count: k };
   };
   return { status: 'fitted', lowRate: rate(classes.stuckLow), highRate: rate(classes.stuckHigh), attempted: n, failedInWindow: classes.failedInWindow };
+}
+
+/** One array of a chip's known-cell map: the cells programmed (bitmap) and those found stuck. */
+export interface KnownCellsArray {
+  readonly array: number;
+  /** rows x cols bits, row-major; 1 = some source programmed the cell. */
+  readonly tested: Uint8Array;
+  /** [row, col, measured uS] of the stuck ones. */
+  readonly stuck: Array<[number, number, number]>;
+}
+
+export interface KnownCellsFit {
+  readonly rows: number;
+  readonly cols: number;
+  readonly arrays: readonly KnownCellsArray[];
+  readonly tested: number;
+  readonly stuck: number;
+}
+
+/**
+ * Where the stuck cells are: every placed cell with a programming outcome is tested; a cell found
+ * stuck by any source is stuck (a stuck cell does not heal), at the mean of its read-backs (else its
+ * last verify read). Refused without cell positions.
+ */
+export function fitKnownCells(d: CalibrationDataset, classes = classifyCells(d)): Fitted<KnownCellsFit> {
+  const places = d.places;
+  if (!places) return { status: 'refused', reason: 'the data carry no cell positions' };
+  const { rows, cols } = places;
+  const byArray = new Map<number, { tested: Uint8Array; stuck: Map<number, number> }>();
+  const arrayOf = (a: number) => {
+    let e = byArray.get(a);
+    if (!e) {
+      e = { tested: new Uint8Array(Math.ceil((rows * cols) / 8)), stuck: new Map() };
+      byArray.set(a, e);
+    }
+    return e;
+  };
+  let tested = 0;
+  for (let i = 0; i < d.targetUs.length; i++) {
+    const st = d.status[i] as number;
+    if (st === NOT_ATTEMPTED || (st === UNKNOWN && Number.isNaN(d.finalUs[i] as number))) continue;
+    const e = arrayOf(places.array[i] as number);
+    const k = (places.row[i] as number) * cols + (places.col[i] as number);
+    if (((e.tested[k >> 3] as number) & (1 << (k & 7))) === 0) tested++;
+    e.tested[k >> 3] = (e.tested[k >> 3] as number) | (1 << (k & 7));
+  }
+  for (const i of classes.stuckCells) {
+    let sum = 0;
+    let count = 0;
+    for (const rb of d.readbacks) {
+      const v = rb.valuesUs[i] as number;
+      if (!Number.isNaN(v)) {
+        sum += v;
+        count++;
+      }
+    }
+    const g = count > 0 ? sum / count : (d.finalUs[i] as number);
+    if (!Number.isFinite(g)) continue;
+    const e = arrayOf(places.array[i] as number);
+    e.stuck.set((places.row[i] as number) * cols + (places.col[i] as number), Math.max(0, g));
+  }
+  const arrays = [...byArray]
+    .sort((a, b) => a[0] - b[0])
+    .map(([array, e]) => ({ array, tested: e.tested, stuck: [...e.stuck].sort((a, b) => a[0] - b[0]).map(([k, g]) => [Math.floor(k / cols), k % cols, g] as [number, number, number]) }));
+  return { status: 'fitted', rows, cols, arrays, tested, stuck: arrays.reduce((s, a) => s + a.stuck.length, 0) };
 }
 
 // ------------------------------------------------------------------ read noise

@@ -182,5 +182,13 @@ export async function runCalibrationPlan(link: ChipLink, options: CalibrationPla
     readbacks,
     ...(repeatedReads ? { repeatedReads } : {}),
     ...(mvm.length ? { mvm } : {}),
+    // Cell i is array floor(i / (rows * cols)), row-major inside it.
+    places: {
+      rows,
+      cols,
+      array: Uint16Array.from({ length: n }, (_, i) => Math.floor(i / (rows * cols))),
+      row: Uint16Array.from({ length: n }, (_, i) => Math.floor(i / cols) % rows),
+      col: Uint16Array.from({ length: n }, (_, i) => i % cols),
+    },
   };
 }

@@ -204,6 +204,41 @@ export function programCells(targetsUs: Float32Array, layout: CellLayout, noise:
   return settled ? { programmedUs, stuck, driftZ, settled } : { programmedUs, stuck, driftZ };
 }
 
+/**
+ * Conditions one programming event's draws on what the profile knows of the chip's cells
+ * (stuck.cells, via knownCells): a known stuck cell is stuck at its measured conductance; a tested
+ * cell not listed as stuck, which the draw made stuck, is programmed as a healthy cell instead
+ * (its draw from `rng`, a stream of its own, so no other cell's numbers move). `arrayCell(i)`
+ * gives cell i's place on the chip, undefined where unplaced.
+ */
+export function applyKnownCells(
+  cells: ProgrammedCells,
+  targetsUs: Float32Array,
+  layout: CellLayout,
+  noise: NoiseProfile,
+  rng: Rng,
+  known: (array: number, row: number, col: number) => number | null | undefined,
+  arrayCell: (i: number) => readonly [number, number, number] | undefined,
+): void {
+  const mid = (layout.minUs + layout.maxUs) / 2;
+  const programmed = cells.programmedUs as Float32Array;
+  const stuck = cells.stuck as Uint8Array;
+  for (let i = 0; i < targetsUs.length; i++) {
+    const at = arrayCell(i);
+    if (!at) continue;
+    const k = known(at[0], at[1], at[2]);
+    if (k === undefined) continue;
+    if (k !== null) {
+      stuck[i] = k < mid ? STUCK_LOW : STUCK_HIGH;
+      programmed[i] = k;
+    } else if (stuck[i] !== STUCK_NONE) {
+      const target = targetsUs[i] as number;
+      stuck[i] = STUCK_NONE;
+      programmed[i] = Math.max(0, target + programmingBiasUs(target, noise) + programmingSigmaUs(target, noise) * rng.normal());
+    }
+  }
+}
+
 /** Conductances `tSeconds` after programming (deterministic given the programming event). */
 export function conductanceAt(cells: ProgrammedCells, tSeconds: number, noise: NoiseProfile, out?: Float32Array): Float32Array {
   const g = freshConductanceAt(cells, tSeconds, noise, out);

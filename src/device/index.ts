@@ -6,17 +6,19 @@ export {
   ProgrammingNoiseSchema,
   ReadNoiseSchema,
   columnTrims,
+  knownCells,
   loadNoiseProfile,
   noiseForChip,
   noiseProfileHash,
   noiseProfilePath,
   parseNoiseProfile,
 } from './profile.js';
-export type { ColumnTrim, DriftModel, NoiseProfile } from './profile.js';
+export type { ColumnTrim, DriftModel, KnownCell, NoiseProfile } from './profile.js';
 export {
   STUCK_HIGH,
   STUCK_LOW,
   STUCK_NONE,
+  applyKnownCells,
   cellLayout,
   conductanceAt,
   nearestTargetIndex,

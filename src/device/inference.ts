@@ -7,6 +7,7 @@ import { convGeometry } from '../nn/index.js';
 import type { NetworkAnalysis, WeightMatrix } from '../spec/index.js';
 import {
   STUCK_NONE,
+  applyKnownCells,
   cellLayout,
   conductanceAt,
   programCells,
@@ -15,7 +16,7 @@ import {
   type CellLayout,
   type ProgrammedCells,
 } from './conductance.js';
-import { columnTrims, noiseProfileHash, type NoiseProfile } from './profile.js';
+import { columnTrims, knownCells, noiseProfileHash, type NoiseProfile } from './profile.js';
 
 /**
  * Noise-aware simulated inference of a quantised network on the macro: what the bench predicts
@@ -50,16 +51,26 @@ export interface OnChipSimulationOptions {
   readonly onProgress?: (done: number, total: number) => void;
   /**
    * Where each matrix's tiles sit on the chip (the compiler's placements). With them, columns for
-   * which the profile has measured ADC trims (adc.columns) use those instead of random draws.
+   * which the profile has measured ADC trims (adc.columns) use those instead of random draws, and
+   * cells the profile knows (stuck.cells) are stuck exactly where the chip's are.
    */
   readonly placements?: readonly ColumnPlacement[];
+  /**
+   * Conductances to use instead of the noise model's, per matrix and time index (planes as
+   * weightsToTargets lays them out, NaN where unknown): e.g. a run's read-backs, so the prediction
+   * is conditioned on what one chip holds and only the inference path (read noise, ADC, IR drop)
+   * is simulated. A NaN cell falls back to the model's draw; `stuck` marks cells known stuck.
+   */
+  readonly conductances?: (matrix: number, timeIndex: number) => { readonly valuesUs: Float32Array; readonly stuck?: Uint8Array } | undefined;
 }
 
 /** One tile of a matrix on the chip: plane (slice, polarity), source rows/columns, array columns. */
 export interface ColumnPlacement {
   readonly matrix: number;
   readonly array: number;
-  /** First array column of the tile. */
+  /** First array row and column of the tile. */
+  readonly row: number;
+  readonly rows: number;
   readonly col: number;
   readonly cols: number;
   /** First matrix row (the row block's start) and first output column of the tile. */
@@ -146,6 +157,27 @@ function newAccumulator(): MatrixAccumulator {
   return { conversions: 0, clipped: 0, errSq: 0, refSq: 0, gErr: 0, gErrSq: 0, gCount: 0, stuck: 0, cells: 0 };
 }
 
+/** Cell i of a matrix's planes -> its (array, row, col) on the chip, from the tile placements. */
+function arrayCellOf(p: MatrixPlan, placements: readonly ColumnPlacement[], layout: CellLayout): (i: number) => readonly [number, number, number] | undefined {
+  const planeSize = p.rows * p.cols;
+  const at = new Int32Array(p.targets.length).fill(-1);
+  const cells: Array<readonly [number, number, number]> = [];
+  for (const pl of placements) {
+    if (pl.matrix !== p.index) continue;
+    const q = pl.slice * layout.pair + (pl.polarity === 'neg' ? 1 : 0);
+    for (let r = 0; r < pl.rows; r++) {
+      for (let c = 0; c < pl.cols; c++) {
+        at[q * planeSize + (pl.srcRow + r) * p.cols + pl.srcCol + c] = cells.length;
+        cells.push([pl.array, pl.row + r, pl.col + c]);
+      }
+    }
+  }
+  return (i) => {
+    const k = at[i] as number;
+    return k >= 0 ? cells[k] : undefined;
+  };
+}
+
 function matrixFor(net: NetworkAnalysis, m: WeightImageMatrix): WeightMatrix {
   const sm = net.layers[m.info.layer]?.matrices.find((x) => x.role === m.info.role);
   if (!sm || sm.rows !== m.info.rows || sm.outChannels !== m.info.cols) {
@@ -174,6 +206,7 @@ export function simulateOnChip(
   const maxColumnUa = hw.array.rows * hw.conductance.readVoltageV * hw.conductance.maxUs;
   const readRel = (t: number): number => readSigmaRelative(noise, t);
   const trimAt = noise.adc.columns && opts.placements ? columnTrims(noise) : undefined;
+  const known = opts.placements ? knownCells(noise) : undefined;
 
   const plans: MatrixPlan[] = image.matrices.map((m, index) => {
     const spec = matrixFor(net, m);
@@ -194,6 +227,7 @@ export function simulateOnChip(
       bias: tf.tensor1d(m.bias),
     };
   });
+  const cellMaps = known ? plans.map((p) => arrayCellOf(p, opts.placements ?? [], layout)) : [];
   const byLayer = new Map<number, MatrixPlan[]>();
   for (const p of plans) byLayer.set(p.image.info.layer, [...(byLayer.get(p.image.info.layer) ?? []), p]);
 
@@ -328,6 +362,7 @@ export function simulateOnChip(
     const chips: MatrixChip[] = plans.map((p) => {
       const r = rng.fork(p.index);
       const cells = programCells(p.targets, layout, noise, r);
+      if (known) applyKnownCells(cells, p.targets, layout, noise, rng.fork(4000 + p.index), known, cellMaps[p.index] as (i: number) => readonly [number, number, number] | undefined);
       const gain: Float32Array[] = [];
       const offset: Float32Array[] = [];
       for (let b = 0; b < p.blocks.length; b++) {
@@ -370,10 +405,17 @@ export function simulateOnChip(
       const gNow = plans.map((p, mi) => {
         const chip = chips[mi] as MatrixChip;
         const g = conductanceAt(chip.cells, tS, noise);
+        const given = opts.conductances?.(mi, ti);
+        let stuck = chip.cells.stuck;
+        if (given) {
+          if (given.valuesUs.length !== g.length) throw new InputError('INVALID_INPUT', `${given.valuesUs.length} given conductances for matrix ${p.image.info.name}, which has ${g.length} cells`, { where: 'conductances' });
+          for (let i = 0; i < g.length; i++) if (!Number.isNaN(given.valuesUs[i])) g[i] = given.valuesUs[i] as number;
+          if (given.stuck) stuck = given.stuck;
+        }
         const acc = slot.stats[mi] as MatrixAccumulator;
         for (let i = 0; i < g.length; i++) {
           acc.cells++;
-          if (chip.cells.stuck[i] !== STUCK_NONE) {
+          if (stuck[i] !== STUCK_NONE) {
             acc.stuck++;
             continue;
           }

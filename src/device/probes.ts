@@ -1,8 +1,8 @@
 import { InputError } from '../common/errors.js';
 import { Rng } from '../common/rng.js';
 import type { HardwareProfile } from '../hardware/index.js';
-import { cellLayout, conductanceAt, programCells, readSigmaRelative } from './conductance.js';
-import { columnTrims, type NoiseProfile } from './profile.js';
+import { applyKnownCells, cellLayout, conductanceAt, programCells, readSigmaRelative } from './conductance.js';
+import { columnTrims, knownCells, type NoiseProfile } from './profile.js';
 
 /**
  * The simulator's prediction of the bench's per-array MVM probes (src/bench engine, readback step):
@@ -22,6 +22,8 @@ export interface ProbeTile {
   readonly array: number;
   /** Column of the tile's first cell in its array (ADC columns belong to array columns). */
   readonly col: number;
+  /** Row of the tile's first cell; with it, cells the profile knows (stuck.cells) are stuck where the chip's are. */
+  readonly row?: number;
   readonly rows: number;
   readonly cols: number;
   /** Target conductances (uS), rows x cols row-major. */
@@ -105,6 +107,7 @@ export function simulateProbes(tiles: readonly ProbeTile[], hw: HardwareProfile,
   const rel = readSigmaRelative(noise, opts.tS);
   const arrays = [...new Set(tiles.map((t) => t.array))].sort((a, b) => a - b);
   const trimAt = noise.adc.columns ? columnTrims(noise) : undefined;
+  const known = knownCells(noise);
   const perSeed = new Map<number, ProbeSums[]>(arrays.map((a) => [a, []]));
   for (const seed of opts.seeds) {
     const rng = new Rng(seed).fork(3000);
@@ -128,7 +131,10 @@ export function simulateProbes(tiles: readonly ProbeTile[], hw: HardwareProfile,
     const sums = new Map<number, ProbeSums>(arrays.map((a) => [a, newProbeSums()]));
     tiles.forEach((t, ti) => {
       const r = rng.fork(ti);
-      const g = conductanceAt(programCells(t.targetsUs, layout, noise, r), opts.tS, noise);
+      const cells = programCells(t.targetsUs, layout, noise, r);
+      const row = t.row;
+      if (known && row !== undefined) applyKnownCells(cells, t.targetsUs, layout, noise, r.fork(4000), known, (k) => [t.array, row + Math.floor(k / t.cols), t.col + (k % t.cols)]);
+      const g = conductanceAt(cells, opts.tS, noise);
       const s = sums.get(t.array) as ProbeSums;
       const ga = gain.get(t.array) as Float32Array;
       const oa = offset.get(t.array) as Float32Array;
@@ -193,8 +199,15 @@ export interface SimulatedReadback {
  * read noise reduced by averaging. What the per-array conductance-error distributions of a run are
  * compared with (cimbench compare).
  */
-export function simulateReadback(tiles: ReadonlyArray<{ readonly targetsUs: Float32Array }>, hw: HardwareProfile, noise: NoiseProfile, opts: ReadbackSimulationOptions): SimulatedReadback {
+export function simulateReadback(
+  tiles: ReadonlyArray<{ readonly targetsUs: Float32Array; readonly placement?: { readonly array: number; readonly row: number; readonly col: number; readonly cols: number } }>,
+  hw: HardwareProfile,
+  noise: NoiseProfile,
+  opts: ReadbackSimulationOptions,
+): SimulatedReadback {
   const layout = cellLayout(hw);
+  // Tiles with a placement: cells the profile knows (stuck.cells) are stuck where the chip's are.
+  const known = knownCells(noise);
   const rng = new Rng(opts.seed).fork(5000);
   const rel = readSigmaRelative(noise, opts.tS) / Math.sqrt(Math.max(1, opts.averages ?? 1));
   const valuesUs: Float32Array[] = [];
@@ -202,6 +215,8 @@ export function simulateReadback(tiles: ReadonlyArray<{ readonly targetsUs: Floa
   tiles.forEach((t, ti) => {
     const r = rng.fork(ti);
     const cells = programCells(t.targetsUs, layout, noise, r);
+    const pl = t.placement;
+    if (known && pl) applyKnownCells(cells, t.targetsUs, layout, noise, r.fork(4000), known, (k) => [pl.array, pl.row + Math.floor(k / pl.cols), pl.col + (k % pl.cols)]);
     const g = conductanceAt(cells, opts.tS, noise);
     if (rel > 0) for (let i = 0; i < g.length; i++) g[i] = Math.max(0, (g[i] as number) * (1 + rel * r.normal()));
     valuesUs.push(g);

@@ -111,6 +111,28 @@ export const NoiseProfileSchema = z.strictObject({
     /** Probability that a cell is stuck at the window's low / high end. */
     lowRate: z.number().min(0).max(1),
     highRate: z.number().min(0).max(1),
+    /**
+     * Known cells of one chip (fitted profiles): stuck cells are permanent, so where calibration
+     * programmed a cell the simulator need not guess. Per array, `tested` is a bitmap (base64,
+     * row-major, bit k of byte k>>3 = cell k, rows x cols) of the cells a calibration source
+     * programmed; `stuck` lists those found stuck as [row, col, measured uS]. On that chip, a tested
+     * cell is stuck exactly when listed (at its measured conductance); untested cells, and other
+     * chips, get draws from lowRate and highRate (see noiseForChip).
+     */
+    cells: z
+      .strictObject({
+        chipId: z.string().min(1),
+        rows: z.int().min(1),
+        cols: z.int().min(1),
+        arrays: z.array(
+          z.strictObject({
+            array: z.int().min(0),
+            tested: z.base64(),
+            stuck: z.array(z.tuple([z.int().min(0), z.int().min(0), z.number().nonnegative()])),
+          }),
+        ),
+      })
+      .optional(),
   }),
   adc: z.strictObject({
     /** Gaussian noise at the ADC input as a fraction of full scale. */
@@ -185,11 +207,36 @@ export interface ColumnTrim {
  * measured on, so they are dropped (and `trims` says why) for any other chip or an unknown one.
  */
 export function noiseForChip(noise: NoiseProfile, chipId: string | null | undefined): { noise: NoiseProfile; trims: 'used' | 'none' | 'other-chip' } {
+  let out = noise;
+  // The known-cell map is this chip's too.
+  if (noise.stuck.cells && !(chipId && noise.stuck.cells.chipId === chipId)) {
+    const { cells: _dropped, ...stuck } = noise.stuck;
+    out = { ...out, stuck };
+  }
   const cols = noise.adc.columns;
-  if (!cols) return { noise, trims: 'none' };
-  if (chipId && cols.chipId === chipId) return { noise, trims: 'used' };
+  if (!cols) return { noise: out, trims: 'none' };
+  if (chipId && cols.chipId === chipId) return { noise: out, trims: 'used' };
   const { columns: _dropped, ...adc } = noise.adc;
-  return { noise: { ...noise, adc }, trims: 'other-chip' };
+  return { noise: { ...out, adc }, trims: 'other-chip' };
+}
+
+/** What a profile knows of one array cell: untested (undefined), tested healthy (null), or stuck at this conductance (uS). */
+export type KnownCell = number | null | undefined;
+
+/** Known-cell lookup by (array, row, col) from stuck.cells; undefined everywhere without a map. */
+export function knownCells(noise: NoiseProfile): ((array: number, row: number, col: number) => KnownCell) | undefined {
+  const map = noise.stuck.cells;
+  if (!map) return undefined;
+  const byArray = new Map(
+    map.arrays.map((a) => [a.array, { tested: Buffer.from(a.tested, 'base64'), stuck: new Map(a.stuck.map(([r, c, g]) => [r * map.cols + c, g])) }]),
+  );
+  return (array, row, col) => {
+    const a = byArray.get(array);
+    if (!a || row >= map.rows || col >= map.cols) return undefined;
+    const k = row * map.cols + col;
+    if (((a.tested[k >> 3] ?? 0) & (1 << (k & 7))) === 0) return undefined;
+    return a.stuck.get(k) ?? null;
+  };
 }
 
 /** Trim lookup by (array, column); undefined where the profile has none. */

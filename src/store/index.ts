@@ -8,4 +8,4 @@ export type { BenchRunRow, BenchRunStatus, CellCounts, NewBenchRun, RunSummary }
 export { EXPORT_TABLES, exportRun } from './bench-export.js';
 export type { ExportFormat, ExportResult } from './bench-export.js';
 export { Resimulations } from './resimulations.js';
-export type { DiscrepancyScope, ResimulationDiscrepancy, ResimulationInput, ResimulationPoint, ResimulationRow, ResimulationTimes } from './resimulations.js';
+export type { DiscrepancyScope, ResimulationDiscrepancy, ResimulationInput, ResimulationConductances, ResimulationPoint, ResimulationRow, ResimulationTimes } from './resimulations.js';

@@ -346,4 +346,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE runs ADD COLUMN ref_programming_s REAL;
   `,
+  // 6: where a re-simulation's conductances came from: the noise model's draws, or the run's read-backs.
+  `
+  ALTER TABLE resimulations ADD COLUMN conductances TEXT NOT NULL DEFAULT 'model' CHECK (conductances IN ('model', 'readback'));
+  `,
 ];

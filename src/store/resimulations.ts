@@ -8,6 +8,7 @@ import type { Db } from './db.js';
  */
 
 export type ResimulationTimes = 'actual' | 'nominal';
+export type ResimulationConductances = 'model' | 'readback';
 export type DiscrepancyScope = 'network' | 'layer' | 'array';
 
 export interface ResimulationPoint {
@@ -45,6 +46,8 @@ export interface ResimulationInput {
   readonly runId: number;
   readonly noiseProfile: { readonly name: string; readonly sha256: string; readonly profile: unknown };
   readonly times: ResimulationTimes;
+  /** Simulated conductances: the noise model's draws, or the run's read-backs. */
+  readonly conductances: ResimulationConductances;
   readonly seeds: readonly number[];
   readonly images: number;
   readonly digitalAccuracy: number;
@@ -62,6 +65,7 @@ export interface ResimulationRow {
   readonly noiseProfile: string;
   readonly noiseSha256: string;
   readonly times: ResimulationTimes;
+  readonly conductances: ResimulationConductances;
   readonly seeds: number[];
   readonly images: number;
   readonly digitalAccuracy: number;
@@ -78,6 +82,7 @@ interface RawResimulation {
   noise_profile: string;
   noise_sha256: string;
   times: ResimulationTimes;
+  conductances: ResimulationConductances;
   seeds_json: string;
   images: number;
   digital_accuracy: number;
@@ -89,18 +94,24 @@ interface RawResimulation {
 export class Resimulations {
   constructor(readonly db: Db) {}
 
-  /** Writes one re-simulation (replacing an earlier one of the same run, profile and time basis); returns its id. */
+  /** Writes one re-simulation (replacing an earlier one of the same run, profile, time basis and conductance source); returns its id. */
   record(r: ResimulationInput): number {
     const db = this.db;
     return db.transaction(() => {
       // ON DELETE CASCADE (foreign_keys is on) removes the old points and discrepancies.
-      db.prepare('DELETE FROM resimulations WHERE run_id = ? AND noise_sha256 = ? AND noise_profile = ? AND times = ?').run(r.runId, r.noiseProfile.sha256, r.noiseProfile.name, r.times);
+      db.prepare('DELETE FROM resimulations WHERE run_id = ? AND noise_sha256 = ? AND noise_profile = ? AND times = ? AND conductances = ?').run(
+        r.runId,
+        r.noiseProfile.sha256,
+        r.noiseProfile.name,
+        r.times,
+        r.conductances,
+      );
       const id = Number(
         db
           .prepare(
-            `INSERT INTO resimulations (run_id, noise_profile, noise_sha256, noise_json, times, seeds_json, images, digital_accuracy, backend,
+            `INSERT INTO resimulations (run_id, noise_profile, noise_sha256, noise_json, times, conductances, seeds_json, images, digital_accuracy, backend,
                weight_image_sha256, hardware_sha256, created_at, seconds)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
           .run(
             r.runId,
@@ -108,6 +119,7 @@ export class Resimulations {
             r.noiseProfile.sha256,
             JSON.stringify(r.noiseProfile.profile),
             r.times,
+            r.conductances,
             JSON.stringify(r.seeds),
             r.images,
             r.digitalAccuracy,
@@ -199,6 +211,7 @@ export class Resimulations {
       noiseProfile: r.noise_profile,
       noiseSha256: r.noise_sha256,
       times: r.times,
+      conductances: r.conductances,
       seeds: JSON.parse(r.seeds_json) as number[],
       images: r.images,
       digitalAccuracy: r.digital_accuracy,

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { executeRun } from '../../src/bench/index.js';
+import { compareRun, executeRun } from '../../src/bench/index.js';
 import { openLink } from '../../src/cli/commands/campaign-common.js';
-import { NoiseProfileSchema } from '../../src/device/index.js';
+import { NoiseProfileSchema, loadNoiseProfile, noiseProfilePath } from '../../src/device/index.js';
+import { openDatabase } from '../../src/store/index.js';
 import { tempDir, testCampaign } from '../bench/helpers.js';
 import { runCli } from '../helpers/cli.js';
 
@@ -79,6 +80,23 @@ describe('cimbench calibrate', () => {
     const bad = runCli(['compare', '--run', '999', '--noise', 'ideal', '--db', db]);
     assert.equal(bad.status, 2, bad.stderr);
     assert.match(bad.stderr, /999/);
+  });
+
+  it('compare --conductances readback simulates from the cells the chip holds: its per-layer conductance errors are the measured ones', () => {
+    const store = openDatabase(db);
+    try {
+      const ideal = loadNoiseProfile(noiseProfilePath('ideal'));
+      const fromModel = compareRun(store, runId, ideal, { seeds: [1], images: 20 });
+      const fromChip = compareRun(store, runId, ideal, { seeds: [1], images: 20, conductances: 'readback' });
+      assert.equal(fromChip.conductances, 'readback');
+      const std = (c: typeof fromChip) => c.discrepancies.filter((d) => d.scope === 'layer' && d.metric === 'conductance_error_std_us');
+      assert.ok(std(fromChip).length > 0);
+      // The ideal model has no error at all; the read-backs carry the chip's.
+      for (const d of std(fromModel)) assert.equal(d.simulated, 0, d.name);
+      for (const d of std(fromChip)) assert.ok(d.measured > 0.1 && Math.abs(d.simulated - d.measured) < 0.02 * d.measured, `${d.name} at point ${d.point}: simulated ${d.simulated} vs measured ${d.measured}`);
+    } finally {
+      store.close();
+    }
   });
 
   it('runs the calibration plan on a live macro (--port) and fits read noise and ADC trims a campaign cannot give', () => {

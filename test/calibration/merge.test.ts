@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { calibrate, mergeDatasets, type CalibrationDataset } from '../../src/calibration/index.js';
 import { Rng } from '../../src/common/rng.js';
-import { loadNoiseProfile, noiseProfilePath } from '../../src/device/index.js';
+import { knownCells, loadNoiseProfile, noiseProfilePath } from '../../src/device/index.js';
 
 /**
  * Calibrating from several sources at once (a calibration plan and campaign runs): each programs
@@ -14,6 +14,7 @@ import { loadNoiseProfile, noiseProfilePath } from '../../src/device/index.js';
 const A = -0.05;
 const T0 = 1;
 const SIGMA = 0.4;
+const base = loadNoiseProfile(noiseProfilePath('rram-wan2022'));
 
 /** Cells at `levels` targets, biased by `offsetUs`, read back at `agesS` (plus per-cell age jitter). */
 function source(seed: number, levels: number[], offsetUs: number, agesS: number[], chipId: string): CalibrationDataset {
@@ -41,7 +42,6 @@ describe('calibrating from several sources', () => {
   it('fits one relaxation curve with an offset per source', () => {
     const plan = source(1, [2, 7, 12, 17, 22, 27, 32, 37], 0, [0.01, 1, 3, 10, 100, 3600, 86_400], 'CHIP');
     const run = source(2, [2, 9.6, 17.2, 24.8, 32.4, 40], 0.4, [5, 15, 105, 3605, 86_405], 'CHIP');
-    const base = loadNoiseProfile(noiseProfilePath('rram-wan2022'));
     const merged = mergeDatasets([plan, run]);
     assert.deepEqual([merged.part?.[0], merged.part?.[plan.targetUs.length]], [0, 1]);
     const { profile, report } = calibrate(merged, { base, name: 'merged' });
@@ -59,5 +59,39 @@ describe('calibrating from several sources', () => {
     const merged = mergeDatasets([source(3, [2, 20, 40], 0, [1, 10, 100], 'A'), source(4, [2, 20, 40], 0, [1, 10, 100], 'B')]);
     assert.equal(merged.source.chipId, null);
     assert.equal(mergeDatasets([source(5, [2, 40], 0, [1, 10, 100], 'A'), source(6, [2, 40], 0, [1, 10, 100], 'A')]).source.chipId, 'A');
+  });
+
+  it('maps where the chip\'s stuck cells are, over every source that programmed them', () => {
+    // Two sources on arrays 0 and 1 of a 64 x 128 chip; one stuck cell in each.
+    const placed = (seed: number, array: number, stuck: [number, number, number]): CalibrationDataset => {
+      const d = source(seed, [2, 20, 40], 0, [1, 10, 100], 'A');
+      const n = d.targetUs.length;
+      const status = d.status.slice();
+      const finalUs = d.finalUs.slice();
+      const i = stuck[0] * 128 + stuck[1];
+      status[i] = 4;
+      finalUs[i] = stuck[2];
+      const readbacks = d.readbacks.map((r) => ({ ...r, valuesUs: Float32Array.from(r.valuesUs, (v, k) => (k === i ? stuck[2] : v)) }));
+      return {
+        ...d,
+        status,
+        finalUs,
+        readbacks,
+        places: { rows: 64, cols: 128, array: new Uint16Array(n).fill(array), row: Uint16Array.from({ length: n }, (_, k) => Math.floor(k / 128)), col: Uint16Array.from({ length: n }, (_, k) => k % 128) },
+      };
+    };
+    const { profile, report } = calibrate(mergeDatasets([placed(7, 0, [5, 9, 0.4]), placed(8, 1, [63, 127, 48])]), { base, name: 'map' });
+    assert.equal(report.knownCells.status, 'fitted');
+    const known = knownCells(profile);
+    assert.ok(known && profile.stuck.cells?.chipId === 'A');
+    assert.ok(Math.abs((known(0, 5, 9) as number) - 0.4) < 1e-6);
+    assert.equal(known(1, 63, 127), 48);
+    assert.equal(known(0, 63, 127), null);
+    assert.equal(known(1, 5, 9), null);
+    assert.equal(known(2, 0, 0), undefined);
+    // Without positions there is no map, and the rates still fit.
+    const unplaced = calibrate(source(9, [2, 20, 40], 0, [1, 10, 100], 'A'), { base, name: 'rates' });
+    assert.equal(unplaced.report.knownCells.status, 'refused');
+    assert.equal(unplaced.profile.stuck.cells, undefined);
   });
 });

@@ -5,10 +5,14 @@ import { Rng } from '../../src/common/rng.js';
 import {
   STUCK_HIGH,
   STUCK_LOW,
+  STUCK_NONE,
+  applyKnownCells,
   cellLayout,
   conductanceAt,
   conductancesToWeights,
+  knownCells,
   loadNoiseProfile,
+  noiseForChip,
   noiseProfilePath,
   parseNoiseProfile,
   programCells,
@@ -150,5 +154,39 @@ describe('noise draws', () => {
     const names = (pattern: RegExp) => (err: unknown) => err instanceof InputError && pattern.test(err.describe());
     assert.throws(() => parseNoiseProfile({ ...wan, provenance: { ...wan.provenance, drift: '' } }, 'n.json'), names(/^n\.json: provenance\.drift/));
     assert.throws(() => parseNoiseProfile({ ...wan, drift: { form: 'linear' } }, 'n.json'), names(/^n\.json: drift\.form/));
+  });
+
+  it('puts a chip\'s known stuck cells where they are and keeps tested healthy cells healthy; untested cells keep their draws', () => {
+    // 2 x 8 cells of array 1: row 0 tested, row 1 not; (0, 3) found stuck high at 47 uS.
+    const tested = Buffer.alloc(2);
+    tested[0] = 0xff;
+    const map = { chipId: 'chip-A', rows: 2, cols: 8, arrays: [{ array: 1, tested: tested.toString('base64'), stuck: [[0, 3, 47]] as Array<[number, number, number]> }] };
+    const everyCellStuck: NoiseProfile = { ...wan, stuck: { lowRate: 1, highRate: 0, cells: map } };
+    const lookup = knownCells(everyCellStuck);
+    assert.ok(lookup);
+    assert.equal(lookup(1, 0, 3), 47);
+    assert.equal(lookup(1, 0, 4), null);
+    assert.equal(lookup(1, 1, 4), undefined);
+    assert.equal(lookup(0, 0, 4), undefined);
+    const targetsUs = new Float32Array(16).fill(20);
+    const cells = programCells(targetsUs, layout, everyCellStuck, new Rng(8));
+    assert.ok(cells.stuck.every((s) => s === STUCK_LOW));
+    applyKnownCells(cells, targetsUs, layout, everyCellStuck, new Rng(9), lookup, (i) => [1, Math.floor(i / 8), i % 8]);
+    for (let i = 0; i < 16; i++) {
+      if (i === 3) {
+        assert.equal(cells.stuck[i], STUCK_HIGH);
+        assert.equal(cells.programmedUs[i], 47);
+      } else if (i < 8) {
+        assert.equal(cells.stuck[i], STUCK_NONE, `cell ${i}`);
+        assert.ok(Math.abs((cells.programmedUs[i] as number) - 20) < 5, `cell ${i}: ${cells.programmedUs[i]}`);
+      } else {
+        assert.equal(cells.stuck[i], STUCK_LOW, `untested cell ${i}`);
+      }
+    }
+    // The map is that chip's: another chip, or an unknown one, gets the rates alone.
+    assert.ok(noiseForChip(everyCellStuck, 'chip-A').noise.stuck.cells);
+    assert.equal(noiseForChip(everyCellStuck, 'chip-B').noise.stuck.cells, undefined);
+    assert.equal(noiseForChip(everyCellStuck, null).noise.stuck.cells, undefined);
+    assert.throws(() => parseNoiseProfile({ ...wan, stuck: { lowRate: 0, highRate: 0, cells: { ...map, arrays: [{ array: 1, tested: 'not base64!', stuck: [] }] } } }, 'n.json'), /stuck\.cells\.arrays\[0\]\.tested/);
   });
 });

@@ -12,6 +12,7 @@ import { hardwareProfilePath, loadHardwareProfile, parseHardwareProfile, type Ha
 import { initBackend, loadFashionMnistSubset, loadWeightImage, takeDataset, type ImageDataset, type WeightImage } from '../../src/nn/index.js';
 import { analyzeNetwork, NetworkSpecSchema, type NetworkAnalysis } from '../../src/spec/index.js';
 import { compileNetwork } from '../../src/bench/compile.js';
+import { placementsOf } from '../../src/bench/engine.js';
 import { repoPath } from '../helpers/paths.js';
 
 const DEMO = repoPath('fixtures/networks/demo');
@@ -94,6 +95,46 @@ describe('simulateOnChip', () => {
     assert.ok(Math.abs(c1 - (comp.times[0]?.accuracy.mean as number)) <= 0.05, 'compensation brings it back near the 1 s accuracy');
     assert.equal(comp.driftCompensation, true);
     assert.equal(plain.driftCompensation, false);
+  });
+});
+
+describe('simulateOnChip conditioned on a chip', () => {
+  it('puts the chip\'s known stuck cells where the placements say, and nowhere else it tested', () => {
+    const compiled = compileNetwork(net, image, hw);
+    const placements = placementsOf(compiled);
+    const first = compiled.tiles[0];
+    assert.ok(first);
+    const { rows, cols } = hw.array;
+    const arrays = [...new Set(compiled.tiles.map((t) => t.placement.array))];
+    const everything = Buffer.alloc((rows * cols) / 8, 0xff).toString('base64');
+    const map = (stuck: Array<[number, number, number]>) => ({
+      chipId: 'chip-A',
+      rows,
+      cols,
+      arrays: arrays.map((array) => ({ array, tested: everything, stuck: array === first.placement.array ? stuck : [] })),
+    });
+    // Every cell would be stuck by the rates; the map says the chip has one stuck cell, the tile's first.
+    const oneStuck = withNoise(ideal, { stuck: { lowRate: 0, highRate: 1, cells: map([[first.placement.row, first.placement.col, 45]]) } });
+    const r = simulateOnChip(net, image, hw, oneStuck, data, { seeds: [1], timesS: [1], batchSize: 100, placements });
+    const t = r.times[0] as (typeof r.times)[number];
+    t.matrices.forEach((m, i) => assert.equal(m.stuckFraction, i === first.matrix ? 1 / m.cells : 0, m.name));
+    // Without placements the simulator cannot know where cells are: the rates decide.
+    const blind = simulateOnChip(net, image, hw, oneStuck, data, { seeds: [1], timesS: [1], batchSize: 100 });
+    assert.ok((blind.times[0] as (typeof r.times)[number]).matrices.every((m) => m.stuckFraction === 1));
+  });
+
+  it('given conductances replace the model\'s: the targets give the quantised network, an erased chip gives chance', () => {
+    const layout = cellLayout(hw);
+    const targets = image.matrices.map((m) => weightsToTargets(m.levels, m.info.rows, m.info.cols, layout));
+    const fine = parseHardwareProfile({ ...structuredClone(hw), adc: { ...hw.adc, bits: 16 } }, 'fine adc');
+    const opts = { seeds: [1], timesS: [1, 3600], batchSize: 100 } as const;
+    // A profile whose programming noise would ruin the network: the given conductances win.
+    const ruinous = withNoise(ideal, { programming: { ...ideal.programming, coefficientsUs: [30], scale: 1 } });
+    const exact = simulateOnChip(net, image, fine, ruinous, data, { ...opts, conductances: (m) => ({ valuesUs: targets[m] as Float32Array }) });
+    for (const t of exact.times) assert.equal(t.accuracy.mean, exact.digitalAccuracy);
+    const erased = simulateOnChip(net, image, fine, ideal, data, { ...opts, conductances: (m) => ({ valuesUs: new Float32Array((targets[m] as Float32Array).length).fill(layout.minUs) }) });
+    for (const t of erased.times) assert.ok(t.accuracy.mean < 0.3, `erased chip ${t.accuracy.mean}`);
+    assert.throws(() => simulateOnChip(net, image, hw, ideal, data, { ...opts, conductances: () => ({ valuesUs: new Float32Array(3) }) }), /3 given conductances for matrix/);
   });
 });
 

@@ -15,6 +15,7 @@ interface CompareCliOptions {
   db: string;
   seeds?: string;
   times: string;
+  conductances: string;
   images?: string;
   json: boolean;
 }
@@ -55,7 +56,7 @@ export function renderComparison(c: RunComparison, id: number): string {
     a.ksOriginal.toFixed(3),
   ]);
   return [
-    `run ${c.runId} re-simulated with ${c.noiseProfile.name} (sha256 ${c.noiseProfile.sha256.slice(0, 12)}...) against ${c.runNoiseProfile.name}: ${c.images} images, seeds ${c.seeds.join(',')}, ${c.times} times${c.ageOffsetS > 0 ? ` (+${c.ageOffsetS.toFixed(2)} s: half the programming time)` : ''}, ADC trims ${c.trims}; ${c.seconds.toFixed(1)} s`,
+    `run ${c.runId} re-simulated with ${c.noiseProfile.name} (sha256 ${c.noiseProfile.sha256.slice(0, 12)}...) against ${c.runNoiseProfile.name}: ${c.images} images, seeds ${c.seeds.join(',')}, ${c.times} times, conductances from the ${c.conductances === 'readback' ? "run's read-backs" : 'noise model'}${c.ageOffsetS > 0 ? ` (+${c.ageOffsetS.toFixed(2)} s: half the programming time)` : ''}, ADC trims ${c.trims}; ${c.seconds.toFixed(1)} s`,
     '',
     renderTable(['point', 't (s)', 'measured', 'sim before (recorded)', 'sim after (+- std)', 'before - measured (pts)', 'after - measured (pts)'], rows),
     '',
@@ -78,6 +79,7 @@ export function registerCompare(program: Command): void {
     .option('--seeds <n|list>', "Monte Carlo seeds: a count (1..n) or a comma-separated list (default: the run's)")
     .option('--times <basis>', 'actual (recorded device times plus half the programming time) or nominal (the campaign\'s)', 'actual')
     .option('--images <n>', "test images to simulate (default: as many as the run's prediction)")
+    .option('--conductances <source>', "model (the profile's draws) or readback (the run's read-backs at each point: only read noise, ADC and the controller's arithmetic are simulated)", 'model')
     .option('--json', 'machine-readable output', false)
     .action(async (opts: CompareCliOptions) => {
       const id = parseRunId(opts.run, '--run');
@@ -86,6 +88,7 @@ export function registerCompare(program: Command): void {
         {
           ...(opts.seeds !== undefined ? { seeds: parseSeeds(opts.seeds) } : {}),
           times: opts.times,
+          conductances: opts.conductances,
           ...(opts.images !== undefined ? { images: Number(opts.images) } : {}),
         },
         'compare options',
