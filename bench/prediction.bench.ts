@@ -12,7 +12,7 @@ import { report } from './report.js';
 /**
  * prediction.*: does calibration make the simulator predict a held-out run on the same chip?
  * One emulated chip (PREDICTION_CHIP, default typical; PREDICTION_SEED, default 5). Calibration
- * data: the calibration plan on arrays 0-1 and a campaign of the searched residual network
+ * data: the calibration plan on arrays 0-2 (PREDICTION_PLAN_ARRAYS, default 3) and a campaign of the searched residual network
  * (4 time points); the held-out run: the demo network, PREDICTION_IMAGES (default 1000) test
  * images, read back and measured 1 s, 1 h, 1 d and 7 d after programming. Each starts from the
  * chip's as-manufactured state (a fresh emulator of the same seed: same stuck cells, ADC trims and
@@ -27,6 +27,9 @@ import { report } from './report.js';
 const chip = (process.env.PREDICTION_CHIP ?? 'typical') as 'typical' | 'degraded';
 const seed = Number(process.env.PREDICTION_SEED ?? 5);
 const images = Number(process.env.PREDICTION_IMAGES ?? 1000);
+// The plan covers the arrays the held-out network uses (0-2), as a lab would calibrate the arrays it
+// is about to use: it measures their ADC columns, and their stuck cells.
+const planArrays = Number(process.env.PREDICTION_PLAN_ARRAYS ?? 3);
 const seeds = Array.from({ length: Number(process.env.PREDICTION_SEEDS ?? 8) }, (_, i) => i + 1);
 
 const dir = mkdtempSync(join(tmpdir(), 'cimbench-prediction-'));
@@ -60,7 +63,7 @@ async function campaign(name: string, network: string, count: number, points: st
 
 const plan = await onFreshChip(async (client) => {
   await client.connect();
-  return runCalibrationPlan(client, { arrays: 2, repeats: 16, repeatCells: 4096, mvmVectors: 24, seed: 3 });
+  return runCalibrationPlan(client, { arrays: planArrays, repeats: 16, repeatCells: 4096, mvmVectors: 24, seed: 3 });
 });
 const sourceRun = await campaign('calibration-source', 'fixtures/networks/searched-residual', 200, ['10 s', '100 s', '1 h', '1 d'], [1]);
 const heldOutRun = await campaign('held-out', 'fixtures/networks/demo', images, ['1 h', '1 d', '7 d'], [1]);
@@ -82,7 +85,7 @@ try {
   const run = (p: NoiseProfile) => figures(compareRun(db, heldOutRun, p, { seeds }));
   const before = run(base);
   const after = run(profile);
-  const extra = { chip, seed, images, seeds: seeds.length, heldOut: 'fixtures/networks/demo', calibratedFrom: 'calibration plan (2 arrays) + fixtures/networks/searched-residual campaign' };
+  const extra = { chip, seed, images, seeds: seeds.length, heldOut: 'fixtures/networks/demo', calibratedFrom: `calibration plan (${planArrays} arrays) + fixtures/networks/searched-residual campaign` };
   report('prediction.max_accuracy_gap_pts', after.maxGapPoints, 'points', { ...extra, target: 0.5, default: before.maxGapPoints, points: after.points, defaultPoints: before.points });
   report('prediction.max_array_ks', after.maxKs, 'ks', { ...extra, target: 0.1, default: before.maxKs, arrays: after.ks, trims: after.trims });
   report('prediction.seconds', (performance.now() - started) / 1000, 's', extra);
