@@ -148,6 +148,8 @@ function buildProfile(d: CalibrationDataset, r: CalibrationReport, o: CalibrateO
       coefficientsUs: p.coefficients.map((c) => c.value),
       referenceUs: p.referenceUs,
       scale: 1,
+      // Verified cells end within the verify tolerance: the error right after programming is bounded.
+      ...(d.toleranceUs !== null && d.toleranceUs > 0 ? { acceptanceUs: d.toleranceUs } : {}),
       ...(biased ? { levels: { targetsUs: levels.map((l) => l.targetUs), meanUs: levels.map((l) => (l.mean as ParamEstimate).value), sigmaUs: levels.map((l) => Math.max(0, l.sigma.value)) } } : {}),
       ...(unpulsed.status === 'fitted'
         ? { unpulsed: { targetsUs: unpulsed.targetsUs, fraction: unpulsed.fraction, meanUs: unpulsed.meanUs, sigmaUs: unpulsed.sigmaUs.map((v) => Math.max(0, v)), ageS: unpulsed.ageS.value } }
@@ -163,7 +165,7 @@ function buildProfile(d: CalibrationDataset, r: CalibrationReport, o: CalibrateO
             'reason' in unpulsed.ageS ? `taken as ${unpulsed.ageS.value.toPrecision(3)} s old (${unpulsed.ageS.reason})` : `${fmt(unpulsed.ageS, 3)} s old at programming`
           } (programming.unpulsed)`
         : `every cell taken as freshly programmed (${unpulsed.reason})`
-    }`;
+    }${d.toleranceUs !== null && d.toleranceUs > 0 ? `; errors right after programming bounded by the verify tolerance, +-${d.toleranceUs} uS (programming.acceptanceUs)` : ''}`;
   } else {
     refused.programming = r.programming.reason;
     provenance.programming = kept('programming', r.programming.reason);

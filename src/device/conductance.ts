@@ -164,6 +164,58 @@ export function programmingBiasUs(targetUs: number, noise: NoiseProfile): number
   return l ? interpolate(l.targetsUs, l.meanUs, targetUs) : 0;
 }
 
+/** Variance of N(0, s^2) truncated to [-w, w] (Simpson's rule on the density; 128 panels). */
+function truncatedVariance(s: number, w: number): number {
+  const n = 128;
+  const h = (2 * w) / n;
+  let mass = 0;
+  let second = 0;
+  for (let k = 0; k <= n; k++) {
+    const x = -w + k * h;
+    const weight = k === 0 || k === n ? 1 : k % 2 === 1 ? 4 : 2;
+    const d = weight * Math.exp(-0.5 * (x / s) ** 2);
+    mass += d;
+    second += d * x * x;
+  }
+  return second / mass;
+}
+
+/**
+ * The sigma of the normal that, truncated to +-w, has standard deviation `sigma`. A truncated normal
+ * is at most as wide as the uniform on +-w (w / sqrt 3): at or beyond that, 20 w (practically uniform).
+ */
+export function untruncatedSigma(sigma: number, w: number): number {
+  if (sigma * 6 <= w) return sigma;
+  if (sigma >= 0.999 * (w / Math.sqrt(3))) return 20 * w;
+  let lo = sigma;
+  let hi = 20 * w;
+  for (let k = 0; k < 50; k++) {
+    const mid = 0.5 * (lo + hi);
+    if (Math.sqrt(truncatedVariance(mid, w)) < sigma) lo = mid;
+    else hi = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+/**
+ * A programming error draw: mean + N(0, sigma), or with write-verify's acceptance w, a normal
+ * truncated to mean +- w whose own standard deviation is sigma (rejection; uniform after 64 misses).
+ * `widen` caches untruncatedSigma per sigma.
+ */
+function programmingError(mean: number, sigma: number, w: number | undefined, rng: Rng, widen: Map<number, number>): number {
+  if (w === undefined || !(sigma > 0)) return mean + sigma * rng.normal();
+  let su = widen.get(sigma);
+  if (su === undefined) {
+    su = untruncatedSigma(sigma, w);
+    widen.set(sigma, su);
+  }
+  for (let k = 0; k < 64; k++) {
+    const e = su * rng.normal();
+    if (e >= -w && e <= w) return mean + e;
+  }
+  return mean + (2 * rng.next() - 1) * w;
+}
+
 /** Draws programming noise, stuck cells and drift coefficients for every target. */
 export function programCells(targetsUs: Float32Array, layout: CellLayout, noise: NoiseProfile, rng: Rng): ProgrammedCells {
   const n = targetsUs.length;
@@ -176,6 +228,9 @@ export function programCells(targetsUs: Float32Array, layout: CellLayout, noise:
   const settled = unpulsed ? new Uint8Array(n) : undefined;
   let lastTarget = Number.NaN;
   let row = -1;
+  const accept = noise.programming.acceptanceUs;
+  const widen = new Map<number, number>();
+  const fresh = (target: number): number => Math.max(0, target + programmingError(programmingBiasUs(target, noise), programmingSigmaUs(target, noise), accept, rng, widen));
   for (let i = 0; i < n; i++) {
     const target = targetsUs[i] as number;
     const u = rng.next();
@@ -192,12 +247,12 @@ export function programCells(targetsUs: Float32Array, layout: CellLayout, noise:
       }
       if (row >= 0 && rng.next() < (unpulsed.fraction[row] as number)) {
         settled[i] = 1;
-        programmedUs[i] = Math.max(0, target + (unpulsed.meanUs[row] as number) + (unpulsed.sigmaUs[row] as number) * rng.normal());
+        programmedUs[i] = Math.max(0, target + programmingError(unpulsed.meanUs[row] as number, unpulsed.sigmaUs[row] as number, accept, rng, widen));
       } else {
-        programmedUs[i] = Math.max(0, target + programmingBiasUs(target, noise) + programmingSigmaUs(target, noise) * rng.normal());
+        programmedUs[i] = fresh(target);
       }
     } else {
-      programmedUs[i] = Math.max(0, target + programmingBiasUs(target, noise) + programmingSigmaUs(target, noise) * rng.normal());
+      programmedUs[i] = fresh(target);
     }
     driftZ[i] = rng.normal();
   }
@@ -221,6 +276,7 @@ export function applyKnownCells(
   arrayCell: (i: number) => readonly [number, number, number] | undefined,
 ): void {
   const mid = (layout.minUs + layout.maxUs) / 2;
+  const widen = new Map<number, number>();
   const programmed = cells.programmedUs as Float32Array;
   const stuck = cells.stuck as Uint8Array;
   for (let i = 0; i < targetsUs.length; i++) {
@@ -234,7 +290,7 @@ export function applyKnownCells(
     } else if (stuck[i] !== STUCK_NONE) {
       const target = targetsUs[i] as number;
       stuck[i] = STUCK_NONE;
-      programmed[i] = Math.max(0, target + programmingBiasUs(target, noise) + programmingSigmaUs(target, noise) * rng.normal());
+      programmed[i] = Math.max(0, target + programmingError(programmingBiasUs(target, noise), programmingSigmaUs(target, noise), noise.programming.acceptanceUs, rng, widen));
     }
   }
 }

@@ -28,6 +28,7 @@ export {
   programmingSigmaUs,
   readCells,
   readSigmaRelative,
+  untruncatedSigma,
   weightRangeOf,
   weightsToTargets,
 } from './conductance.js';

@@ -20,6 +20,13 @@ export const ProgrammingNoiseSchema = z.strictObject({
   /** Multiplies the polynomial (calibration knob; 1 for the published fit). */
   scale: nonNegative.default(1),
   /**
+   * Write-verify's acceptance (fitted profiles: the verify tolerance, uS): a verified cell ends
+   * within it of its target, so the error right after programming is a normal truncated to
+   * mean +- acceptanceUs, with the sigma above as the truncated distribution's own (what
+   * calibration measures). Without it the error is an untruncated normal.
+   */
+  acceptanceUs: z.number().positive().optional(),
+  /**
    * Measured per-level error after write-verify (fitted profiles): at each target, the mean error
    * (bias; write-verify stops inside the tolerance on the side it came from, and clips at the window's
    * ends) and its sigma. When present the simulator interpolates both, piecewise linear in the target

@@ -18,6 +18,7 @@ import {
   programCells,
   programmingSigmaUs,
   readCells,
+  untruncatedSigma,
   weightsToTargets,
   type NoiseProfile,
 } from '../../src/device/index.js';
@@ -188,5 +189,20 @@ describe('noise draws', () => {
     assert.equal(noiseForChip(everyCellStuck, 'chip-B').noise.stuck.cells, undefined);
     assert.equal(noiseForChip(everyCellStuck, null).noise.stuck.cells, undefined);
     assert.throws(() => parseNoiseProfile({ ...wan, stuck: { lowRate: 0, highRate: 0, cells: { ...map, arrays: [{ array: 1, tested: 'not base64!', stuck: [] }] } } }, 'n.json'), /stuck\.cells\.arrays\[0\]\.tested/);
+  });
+
+  it('with write-verify\'s acceptance the programming error is bounded and keeps the profile\'s sigma', () => {
+    const targetsUs = new Float32Array(40_000).fill(20);
+    for (const sigma of [0.2, 0.45, 0.56]) {
+      const bounded: NoiseProfile = { ...wan, stuck: { lowRate: 0, highRate: 0 }, programming: { ...wan.programming, acceptanceUs: 1, levels: { targetsUs: [2, 40], meanUs: [0.1, 0.1], sigmaUs: [sigma, sigma] } } };
+      const cells = programCells(targetsUs, layout, bounded, new Rng(12));
+      const errors = Float32Array.from(cells.programmedUs, (g) => g - 20.1);
+      const [m, s] = meanStd(errors);
+      assert.ok(errors.every((e) => Math.abs(e) <= 1 + 1e-5), `sigma ${sigma}: an error beyond the acceptance`);
+      assert.ok(Math.abs(m) < 0.01 && Math.abs(s - sigma) < 0.02 * sigma + 0.003, `sigma ${sigma}: mean ${m}, std ${s}`);
+    }
+    assert.equal(untruncatedSigma(0.1, 1), 0.1);
+    assert.ok(untruncatedSigma(0.55, 1) > 1, 'a sigma near the uniform limit needs a much wider normal');
+    assert.equal(untruncatedSigma(0.7, 1), 20);
   });
 });
