@@ -218,7 +218,14 @@ function stuckSection(r: CalibrationReport): string {
       { label: `stuck high (${s.highRate.count})`, value: s.highRate.value, lo: s.highRate.ci95[0], hi: s.highRate.ci95[1], color: LOG },
     ],
   });
-  return section('Stuck cells', bars);
+  const k = r.knownCells;
+  const where =
+    k.status === 'fitted'
+      ? `<p>Where they are (stuck.cells, used when simulating this chip): ${k.stuck} stuck of ${k.tested} programmed cells.</p><table><tr><th>array</th><th>row</th><th>col</th><th>measured uS</th></tr>${k.arrays
+          .flatMap((a) => a.stuck.map(([row, col, g]) => `<tr><td>${a.array}</td><td>${row}</td><td>${col}</td><td>${num(g, 3)}</td></tr>`))
+          .join('')}</table>`
+      : `<p>No map of where they are: ${escapeXml(k.reason)}.</p>`;
+  return section('Stuck cells', `${bars}${where}`);
 }
 
 function adcSection(r: CalibrationReport, profile: NoiseProfile, adcBits: number): string {

@@ -55,6 +55,11 @@ describe('cimbench calibrate', () => {
     assert.equal(r.status, 0, r.stderr);
     const html = readFileSync(join(dir, 'calibration-report.html'), 'utf8');
     assert.doesNotMatch(html, /<script[^>]+src=|https?:\/\/(?!www\.w3\.org)/, 'no external resources');
+    // A run's own chip: the report says where its stuck cells are, as the profile stores them.
+    const fitted = NoiseProfileSchema.parse(JSON.parse(readFileSync(out, 'utf8')));
+    const stuck = fitted.stuck.cells?.arrays.reduce((n, a) => n + a.stuck.length, 0) ?? -1;
+    assert.ok(stuck > 0, `stuck cells mapped: ${stuck}`);
+    assert.match(html, new RegExp(`Where they are \\(stuck\\.cells[^)]*\\): ${stuck} stuck of \\d+ programmed cells`));
     const svgs = html.match(/<svg[\s\S]*?<\/svg>/g) ?? [];
     assert.ok(svgs.length >= 3, `${svgs.length} plots`);
     const marks = svgs.map((svg) => (svg.match(/<(circle|rect|path|polyline|line)\b/g) ?? []).length);
