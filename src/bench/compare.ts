@@ -16,7 +16,7 @@ import {
 } from '../device/index.js';
 import { hardwareProfileHash, parseHardwareProfile } from '../hardware/index.js';
 import { CellStatus } from '../link/index.js';
-import { EXPORT_FILES, backendName, loadWeightImage, takeDataset } from '../nn/index.js';
+import { EXPORT_FILES, backendName, loadWeightImage, takeDataset, type WeightImage } from '../nn/index.js';
 import { analyzeNetwork, NetworkSpecSchema } from '../spec/index.js';
 import { BenchRuns, type Db, type ResimulationDiscrepancy, type ResimulationInput, type ResimulationPoint, type ResimulationTimes } from '../store/index.js';
 import { CampaignSchema, findNetworkDir, loadTestSet } from './campaign.js';
@@ -93,51 +93,60 @@ function distribution(values: number[]): Distribution {
   return { values: v, mean, std: n > 1 ? Math.sqrt(ss / (n - 1)) : 0 };
 }
 
-/**
- * One point's read-backs as each matrix's conductance planes (weightsToTargets' layout): NaN where a
- * cell was not read back; cells PROGRAM reported stuck are marked. Undefined when nothing was read.
- */
-function readbackPlanes(
-  rows: Iterable<[number, number, number, number]>,
-  compiled: CompiledNetwork,
-  status: ReadonlyMap<number, Uint8Array>,
-): Array<{ valuesUs: Float32Array; stuck: Uint8Array }> | undefined {
-  const { layout } = compiled;
-  const planes = layout.slices * layout.pair;
-  const sizes = new Map<number, { rows: number; cols: number }>();
-  compiled.tiles.forEach((t) => {
-    const s = sizes.get(t.matrix) ?? { rows: 0, cols: 0 };
-    sizes.set(t.matrix, { rows: Math.max(s.rows, t.placement.srcRow + t.placement.rows), cols: Math.max(s.cols, t.placement.srcCol + t.placement.cols) });
-  });
-  const out: Array<{ valuesUs: Float32Array; stuck: Uint8Array }> = [];
-  for (const [m, s] of [...sizes].sort((a, b) => a[0] - b[0])) {
-    out[m] = { valuesUs: new Float32Array(planes * s.rows * s.cols).fill(Number.NaN), stuck: new Uint8Array(planes * s.rows * s.cols) };
+/** A point's recorded read-backs per compiled tile (row-major, NaN where not read) and how many were read. */
+interface TileReadbacks {
+  readonly values: Float32Array[];
+  readonly got: number;
+}
+
+function tileReadbacks(rows: Iterable<[number, number, number, number]>, compiled: CompiledNetwork, position: ReadonlyMap<number, readonly [number, number]>): TileReadbacks {
+  const values = compiled.tiles.map((t) => new Float32Array(t.targetsUs.length).fill(Number.NaN));
+  let got = 0;
+  for (const [a, r, c, g] of rows) {
+    const at = position.get(cellKey(a, r, c));
+    if (!at) continue;
+    (values[at[0]] as Float32Array)[at[1]] = g;
+    got++;
   }
-  // Array cell -> (matrix, plane index).
-  const at = new Map<number, [number, number]>();
-  const key = (a: number, r: number, c: number): number => (a * 65536 + r) * 65536 + c;
+  return { values, got };
+}
+
+const cellKey = (array: number, row: number, col: number): number => (array * 65536 + row) * 65536 + col;
+
+/** Array cell -> (tile, index in the tile) for every compiled tile. */
+function tilePositions(compiled: CompiledNetwork): Map<number, readonly [number, number]> {
+  const position = new Map<number, readonly [number, number]>();
   compiled.tiles.forEach((t, ti) => {
     const pl = t.placement;
-    const s = sizes.get(t.matrix) as { rows: number; cols: number };
-    const plane = (pl.slice * layout.pair + (pl.polarity === 'neg' ? 1 : 0)) * s.rows * s.cols;
+    for (let r = 0; r < pl.rows; r++) for (let c = 0; c < pl.cols; c++) position.set(cellKey(pl.array, pl.row + r, pl.col + c), [ti, r * pl.cols + c]);
+  });
+  return position;
+}
+
+/**
+ * Per-tile read-backs as each matrix's conductance planes (weightsToTargets' layout, NaN where not
+ * read back), with the cells PROGRAM reported stuck marked.
+ */
+function readbackPlanes(tiles: TileReadbacks, compiled: CompiledNetwork, image: WeightImage, status: ReadonlyMap<number, Uint8Array>): Array<{ valuesUs: Float32Array; stuck: Uint8Array }> {
+  const { layout } = compiled;
+  const planes = layout.slices * layout.pair;
+  const out = image.matrices.map((m) => ({ valuesUs: new Float32Array(planes * m.info.rows * m.info.cols).fill(Number.NaN), stuck: new Uint8Array(planes * m.info.rows * m.info.cols) }));
+  compiled.tiles.forEach((t, ti) => {
+    const pl = t.placement;
+    const { rows, cols } = (image.matrices[t.matrix] as WeightImage['matrices'][number]).info;
+    const plane = (pl.slice * layout.pair + (pl.polarity === 'neg' ? 1 : 0)) * rows * cols;
     const st = status.get(ti);
+    const v = tiles.values[ti] as Float32Array;
     const target = out[t.matrix] as { valuesUs: Float32Array; stuck: Uint8Array };
     for (let r = 0; r < pl.rows; r++) {
       for (let c = 0; c < pl.cols; c++) {
-        const i = plane + (pl.srcRow + r) * s.cols + pl.srcCol + c;
-        at.set(key(pl.array, pl.row + r, pl.col + c), [t.matrix, i]);
+        const i = plane + (pl.srcRow + r) * cols + pl.srcCol + c;
+        target.valuesUs[i] = v[r * pl.cols + c] as number;
         if (st?.[r * pl.cols + c] === CellStatus.STUCK) target.stuck[i] = STUCK_LOW;
       }
     }
   });
-  let got = 0;
-  for (const [a, r, c, g] of rows) {
-    const p = at.get(key(a, r, c));
-    if (!p) continue;
-    (out[p[0]] as { valuesUs: Float32Array }).valuesUs[p[1]] = g;
-    got++;
-  }
-  return got > 0 ? out : undefined;
+  return out;
 }
 
 export function compareRun(db: Db, runId: number, noise: NoiseProfile, options: CompareOptions = {}): RunComparison {
@@ -183,11 +192,14 @@ export function compareRun(db: Db, runId: number, noise: NoiseProfile, options: 
   const known = (m: ReadonlyMap<number, Uint8Array>): boolean => [...m.values()].some((s) => s.some((v) => v !== 255));
   if (!known(status) && run.parentRunId !== null) status = statusOf(run.parentRunId);
   const statusesKnown = known(status);
+  // Each point's read-backs, read once: the conductances to simulate from (--conductances readback) and the measured side of the per-array comparison.
   const readStmt = db.prepare('SELECT array_no, row_no, col_no, g_us FROM readbacks WHERE run_id = ? AND point = ?').raw(true);
-  const given = opts.conductances === 'readback' ? points.map((p) => readbackPlanes(readStmt.iterate(runId, p.index) as Iterable<[number, number, number, number]>, compiled, status)) : undefined;
-  if (given?.some((g) => g === undefined)) {
+  const position = tilePositions(compiled);
+  const readbacks = points.map((p) => tileReadbacks(readStmt.iterate(runId, p.index) as Iterable<[number, number, number, number]>, compiled, position));
+  if (opts.conductances === 'readback' && readbacks.some((r) => r.got === 0)) {
     throw new InputError('INVALID_INPUT', `run ${runId} has no read-backs at some of its measured points: it cannot be re-simulated from them`, { where: '--conductances readback' });
   }
+  const given = opts.conductances === 'readback' ? readbacks.map((r) => readbackPlanes(r, compiled, image, status)) : undefined;
   const sim = simulateOnChip(net, image, hw, forChip.noise, takeDataset(testSet, images), {
     seeds,
     timesS: points.map((p) => p.tS),
@@ -236,24 +248,12 @@ export function compareRun(db: Db, runId: number, noise: NoiseProfile, options: 
 
   // Per array: recorded read-backs vs simulated ones, and the MVM probes.
   const tiles = compiled.tiles;
-  const position = new Map<string, [number, number]>();
-  tiles.forEach((t, ti) => {
-    const pl = t.placement;
-    for (let r = 0; r < pl.rows; r++) for (let c = 0; c < pl.cols; c++) position.set(`${pl.array}:${pl.row + r}:${pl.col + c}`, [ti, r * pl.cols + c]);
-  });
   const averages = campaign.programming.readAverages ?? device?.config?.readAverages ?? 1;
   const arraysOf = [...new Set(tiles.map((t) => t.placement.array))].sort((a, b) => a - b);
   const forChipOriginal = noiseForChip(runNoise, run.chipId);
   const arrays: ArrayComparison[] = [];
-  for (const p of points) {
-    const values = tiles.map((t) => new Float32Array(t.targetsUs.length).fill(Number.NaN));
-    let got = 0;
-    for (const r of readStmt.iterate(runId, p.index) as Iterable<[number, number, number, number]>) {
-      const at = position.get(`${r[0]}:${r[1]}:${r[2]}`);
-      if (!at) continue;
-      (values[at[0]] as Float32Array)[at[1]] = r[3];
-      got++;
-    }
+  points.forEach((p, pi) => {
+    const { values, got } = readbacks[pi] as TileReadbacks;
     if (got > 0) {
       const measuredErr = new Map<number, number[]>(arraysOf.map((a) => [a, []]));
       tiles.forEach((t, ti) => {
@@ -310,7 +310,7 @@ export function compareRun(db: Db, runId: number, noise: NoiseProfile, options: 
         rows.push({ ...base, metric: 'mvm_clip_fraction', simulated: s.clipFraction, simulatedStd: null, measured: m.clipFraction, difference: m.clipFraction - s.clipFraction, originalSimulated: recordedArrays.get(`${p.index}:${m.array}:mvm_clip_fraction`) ?? null });
       }
     }
-  }
+  });
 
   return {
     runId,

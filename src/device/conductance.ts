@@ -216,6 +216,11 @@ function programmingError(mean: number, sigma: number, w: number | undefined, rn
   return mean + (2 * rng.next() - 1) * w;
 }
 
+/** A healthy, freshly programmed cell's conductance at a target: bias, sigma and acceptance from the profile. */
+function freshlyProgrammedUs(target: number, noise: NoiseProfile, rng: Rng, widen: Map<number, number>): number {
+  return Math.max(0, target + programmingError(programmingBiasUs(target, noise), programmingSigmaUs(target, noise), noise.programming.acceptanceUs, rng, widen));
+}
+
 /** Draws programming noise, stuck cells and drift coefficients for every target. */
 export function programCells(targetsUs: Float32Array, layout: CellLayout, noise: NoiseProfile, rng: Rng): ProgrammedCells {
   const n = targetsUs.length;
@@ -230,7 +235,6 @@ export function programCells(targetsUs: Float32Array, layout: CellLayout, noise:
   let row = -1;
   const accept = noise.programming.acceptanceUs;
   const widen = new Map<number, number>();
-  const fresh = (target: number): number => Math.max(0, target + programmingError(programmingBiasUs(target, noise), programmingSigmaUs(target, noise), accept, rng, widen));
   for (let i = 0; i < n; i++) {
     const target = targetsUs[i] as number;
     const u = rng.next();
@@ -249,10 +253,10 @@ export function programCells(targetsUs: Float32Array, layout: CellLayout, noise:
         settled[i] = 1;
         programmedUs[i] = Math.max(0, target + programmingError(unpulsed.meanUs[row] as number, unpulsed.sigmaUs[row] as number, accept, rng, widen));
       } else {
-        programmedUs[i] = fresh(target);
+        programmedUs[i] = freshlyProgrammedUs(target, noise, rng, widen);
       }
     } else {
-      programmedUs[i] = fresh(target);
+      programmedUs[i] = freshlyProgrammedUs(target, noise, rng, widen);
     }
     driftZ[i] = rng.normal();
   }
@@ -290,7 +294,7 @@ export function applyKnownCells(
     } else if (stuck[i] !== STUCK_NONE) {
       const target = targetsUs[i] as number;
       stuck[i] = STUCK_NONE;
-      programmed[i] = Math.max(0, target + programmingError(programmingBiasUs(target, noise), programmingSigmaUs(target, noise), noise.programming.acceptanceUs, rng, widen));
+      programmed[i] = freshlyProgrammedUs(target, noise, rng, widen);
     }
   }
 }
