@@ -63,6 +63,14 @@ export interface MacroBackend {
   mvm?(request: MvmRequest, config: DeviceConfig, ctx: OperationContext): Promise<Uint16Array>;
   /** Runs a loaded network; count x classes logits. */
   infer?(network: NetworkProgram, request: InferRequest, ctx: OperationContext): Promise<Float32Array>;
+  /**
+   * Lookahead hint: `request` was queued directly behind INFERs only (one is running or queued), so
+   * nothing but those INFERs runs before it. The backend may start computing it now; the endpoint
+   * still calls infer() with the same request object at its turn, in queue order, and replies then.
+   * The results must equal what infer() alone would give. Called at most once per request, in
+   * queue order; a request hinted may still be dropped (CANCEL, RESET) without its turn.
+   */
+  inferQueued?(network: NetworkProgram, request: InferRequest): void;
   /** Test-only clock jump (drift experiments). Only offered when the endpoint enables it. */
   advanceClock?(seconds: number): void;
   /**

@@ -101,6 +101,10 @@ interface Job {
   readonly run: (ctx: OperationContext, job: Job) => Promise<Reply>;
   /** Final reply when the job is dropped before it started. */
   readonly dropped: (reason: StopReason) => Reply;
+  /** INFER only: tells the backend it may start early (MacroBackend.inferQueued). */
+  readonly lookahead?: () => void;
+  /** The lookahead was given. */
+  hinted?: boolean;
   stop: StopReason | undefined;
   done: number;
   total: number;
@@ -480,7 +484,23 @@ export class DeviceEndpoint implements InProcessDevice {
     }
     const job = this.prepare(f, key);
     this.queue.push(job);
+    this.hintLookahead();
     void this.pump();
+  }
+
+  /**
+   * Gives the lookahead to queued INFERs that have INFERs only ahead of them, each of which has
+   * started or had the lookahead (so the backend knows where the one ahead will end).
+   */
+  private hintLookahead(): void {
+    if (this.running?.type !== MsgType.INFER) return;
+    for (const job of this.queue) {
+      if (job.type !== MsgType.INFER) return;
+      if (!job.hinted && job.stop === undefined) {
+        job.hinted = true;
+        job.lookahead?.();
+      }
+    }
   }
 
   /** Decodes and validates now, so a bad request is refused at once rather than when its turn comes. */
@@ -566,10 +586,12 @@ export class DeviceEndpoint implements InProcessDevice {
         if (!net) return refuse(ErrCode.NO_NETWORK, `no network 0x${req.networkId.toString(16)} is loaded`);
         if (req.shape.join('x') !== net.input.join('x')) refuse(ErrCode.BAD_LENGTH, `images are ${req.shape.join('x')} but the network takes ${net.input.join('x')}`);
         this.fitsReply(4 + 4 * req.count * net.classes);
+        const inferQueued = this.backend.inferQueued?.bind(this.backend);
         return {
           ...base,
           total: req.count,
           dropped: cancelledError,
+          ...(inferQueued ? { lookahead: () => inferQueued(net, req) } : {}),
           run: async (ctx, job) => {
             const logits = await infer(net, req, ctx);
             if (job.stop) return cancelledError(job.stop);
@@ -656,7 +678,11 @@ export class DeviceEndpoint implements InProcessDevice {
         };
         let reply: Reply;
         try {
-          reply = await job.run(ctx, job);
+          const running = job.run(ctx, job);
+          // After the job has started (an INFER has taken its seed and start time), so the
+          // INFERs queued behind it start from where it will end.
+          this.hintLookahead();
+          reply = await running;
         } catch (err) {
           reply = toErrorReply(err);
         }
