@@ -77,10 +77,14 @@ function configFrom(opts: SearchOptions): SearchConfig {
   };
 }
 
-/** One cli-progress bar per stage on stderr; nothing at all when stderr is not a terminal. */
+/**
+ * One cli-progress bar per stage on stderr. When stderr is not a terminal (a run logged with nohup
+ * or under CI), plain lines instead: each stage's start and end, and every tenth of its work.
+ */
 function progressHooks(): SearchHooks & { stop(): void } {
   const tty = Boolean(process.stderr.isTTY);
   let bar: cliProgress.SingleBar | undefined;
+  let logged = { total: 0, unit: '', tenth: 0 };
   const stop = (): void => {
     bar?.stop();
     bar = undefined;
@@ -88,20 +92,32 @@ function progressHooks(): SearchHooks & { stop(): void } {
   return {
     onStageStart(stage, total, unit) {
       stop();
-      if (!tty) return;
+      if (!tty) {
+        logged = { total, unit, tenth: 0 };
+        process.stderr.write(`${stage}: started, ${total} ${unit}\n`);
+        return;
+      }
       bar = new cliProgress.SingleBar(
         { stream: process.stderr, format: `${stage.padEnd(9)} [{bar}] {percentage}% {value}/{total} ${unit} {detail}`, hideCursor: true, clearOnComplete: false },
         cliProgress.Presets.shades_classic,
       );
       bar.start(total, 0, { detail: '' });
     },
-    onProgress(_stage, done, detail) {
-      bar?.update(done, { detail: detail ?? '' });
+    onProgress(stage, done, detail) {
+      if (tty) {
+        bar?.update(done, { detail: detail ?? '' });
+        return;
+      }
+      const tenth = logged.total > 0 ? Math.floor((10 * done) / logged.total) : 0;
+      if (tenth > logged.tenth && tenth < 10) {
+        logged.tenth = tenth;
+        process.stderr.write(`${stage}: ${tenth * 10}% (${done}/${logged.total} ${logged.unit})${detail ? ` ${detail}` : ''}\n`);
+      }
     },
     onStageEnd(stage, seconds, skipped) {
       if (bar) bar.update(bar.getTotal());
       stop();
-      if (tty) process.stderr.write(`${stage}: ${skipped ? 'done earlier (checkpoint)' : `${seconds.toFixed(1)} s`}\n`);
+      process.stderr.write(`${stage}: ${skipped ? 'done earlier (checkpoint)' : `${seconds.toFixed(1)} s`}\n`);
     },
     stop,
   };
