@@ -69,6 +69,17 @@ export class Rng {
     return r * Math.cos(2 * Math.PI * v);
   }
 
+  /** An independent copy in the same state: it gives the draws this one will give next. */
+  clone(): Rng {
+    const c = new Rng(0);
+    c.s0 = this.s0;
+    c.s1 = this.s1;
+    c.s2 = this.s2;
+    c.s3 = this.s3;
+    c.spareNormal = this.spareNormal;
+    return c;
+  }
+
   /** Derives an independent stream, e.g. one per array or per Monte Carlo trial. */
   fork(stream: number): Rng {
     return new Rng((this.nextU32() ^ Math.imul(stream + 1, 0x9e3779b1)) >>> 0);

@@ -39,4 +39,12 @@ describe('Rng', () => {
     assert.equal(a, s1again.next());
     assert.notEqual(a, s2.next());
   });
+
+  it('clones: the copy gives the next draws without advancing the original', () => {
+    const r = new Rng(11);
+    r.normal(); // leaves a cached second normal, which the copy must carry too
+    const copy = r.clone();
+    const fromCopy = [copy.normal(), copy.nextU32(), copy.nextU32()];
+    assert.deepEqual([r.normal(), r.nextU32(), r.nextU32()], fromCopy);
+  });
 });
