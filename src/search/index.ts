@@ -32,6 +32,7 @@ export {
   loadSearchData,
   OUTPUT_FILES,
   checkTeacherDir,
+  loadWarmupDir,
   runSearch,
   SEARCH_METHODS,
   SearchConfigSchema,

@@ -67,6 +67,12 @@ export const SearchConfigSchema = z.strictObject({
   workers: z.int().min(1),
   /** A trained teacher to reuse (the `teacher/` folder of an earlier search of the same space); absent: train one. */
   teacherDir: z.string().optional(),
+  /**
+   * The output directory of an earlier nas4cim search of the same space whose teacher and warm-up
+   * (its task-significance matrix) are reused: no teacher training and no DDE-GSCST, so another
+   * preset or weighting costs only the hardware stage, selection and retraining.
+   */
+  warmupDir: z.string().optional(),
 });
 export type SearchConfig = z.output<typeof SearchConfigSchema>;
 
@@ -199,6 +205,25 @@ export function checkTeacherDir(dir: string, space: SearchSpace): void {
       details: { field: 'teacher' },
     });
   }
+}
+
+/**
+ * Checks that `dir` holds a finished warm-up of `space` (an earlier nas4cim search's output) and
+ * returns its task-significance matrix: same space name and the same options in every layer.
+ */
+export function loadWarmupDir(dir: string, space: SearchSpace): SignificanceMatrix {
+  const path = join(dir, OUTPUT_FILES.task);
+  if (!existsSync(path)) {
+    throw new InputError('NOT_FOUND', `no ${OUTPUT_FILES.task} here: pass the output directory of an earlier nas4cim search that finished its warm-up`, { where: dir, details: { field: 'warmup' } });
+  }
+  const task = loadJsonFile(SignificanceMatrixSchema, path);
+  const options = allLayerOptions(space).map((layer) => layer.map(optionLabel));
+  const got = task.layers.map((l) => l.options.map(optionLabel));
+  if (task.kind !== 'task' || task.space !== space.name || JSON.stringify(got) !== JSON.stringify(options)) {
+    throw new InputError('INVALID_INPUT', `is not a task-significance matrix of search space ${space.name} (space "${task.space}", its layers or options differ)`, { where: path, details: { field: 'warmup' } });
+  }
+  checkTeacherDir(join(dir, OUTPUT_FILES.teacherDir), space);
+  return task;
 }
 
 /** Loads a teacher checked by checkTeacherDir. */
@@ -418,11 +443,14 @@ async function nas4cim(run: Run): Promise<SearchMetrics> {
   const { space, hw, budget, config, data } = run;
   const L = space.strides.length;
   const quant = quantOf(hw);
+  // A warm-up to reuse is checked before any stage runs.
+  if (config.warmupDir) loadWarmupDir(config.warmupDir, space);
 
   await run.stage('teacher', budget.teacher.epochs * imagesPerEpoch(budget.teacher, data.train), 'images', async () => {
     let net: SpecNetwork;
-    if (config.teacherDir) {
-      net = await loadTeacher(config.teacherDir, space, config.seed);
+    const reused = config.teacherDir ?? (config.warmupDir !== undefined ? join(config.warmupDir, OUTPUT_FILES.teacherDir) : undefined);
+    if (reused) {
+      net = await loadTeacher(reused, space, config.seed);
       run.teacher = net;
     } else {
       net = buildNetwork(teacherSpec(space), { seed: config.seed });
@@ -438,6 +466,13 @@ async function nas4cim(run: Run): Promise<SearchMetrics> {
 
   let task: SignificanceMatrix | undefined;
   await run.stage('warmup', L * budget.warmup.imagesPerStage, 'images', async () => {
+    if (config.warmupDir) {
+      const reused = loadWarmupDir(config.warmupDir, space);
+      task = { ...reused, meta: { ...reused.meta, reusedFrom: config.warmupDir } };
+      writeFileSync(run.out(OUTPUT_FILES.task), json(task));
+      run.progress('warmup', L * budget.warmup.imagesPerStage, 'reused');
+      return;
+    }
     const teacher = run.loadTeacher();
     for (let layer = 0; layer < L; layer++) {
       if (run.state.dde.some((r) => r.layer === layer)) continue;

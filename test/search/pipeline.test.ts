@@ -182,6 +182,27 @@ describe('search pipeline (micro budget, committed FashionMNIST subset)', () => 
     );
   });
 
+  it('reuses a warm-up: no teacher training and no DDE-GSCST, the same task significance and, for the same preset, the same choice', async () => {
+    const out = join(root, 'reused-warmup');
+    const stages: string[] = [];
+    const m = (await runSearch({
+      outDir: out,
+      config: { ...config('nas4cim'), warmupDir: full },
+      hooks: { onProgress: (stage, _done, detail) => stages.push(`${stage}:${detail ?? ''}`) },
+    })) as Record<string, any>;
+    assert.equal(stages.some((s) => s.startsWith('teacher:')), false, 'no teacher training progress');
+    assert.deepEqual(stages.filter((s) => s.startsWith('warmup:')), ['warmup:reused'], 'no DDE-GSCST steps');
+    const task = read(join(out, 'task-significance.json'));
+    assert.deepEqual(task.layers, read(join(full, 'task-significance.json')).layers);
+    assert.equal(task.meta.reusedFrom, full);
+    assert.deepEqual(read(join(out, 'chosen-spec.json')), read(join(full, 'chosen-spec.json')), 'same matrix, seed and preset: same network');
+    assert.equal(m.teacherAccuracy, metrics.teacherAccuracy);
+
+    const edp = (await runSearch({ outDir: join(root, 'reused-warmup-edp'), config: { ...config('nas4cim', 'edp'), warmupDir: full } })) as Record<string, any>;
+    assert.ok(edp.fits && edp.edpMsMj > 0 && edp.preset === 'edp');
+    await assert.rejects(runSearch({ outDir: join(root, 'no-warmup'), config: { ...config('nas4cim'), warmupDir: join(full, 'model') } }), /no task-significance\.json here/);
+  });
+
   it('refuses to write into a non-empty output directory without force', async () => {
     await assert.rejects(runSearch({ outDir: full, config: config('nas4cim'), runs }), /not empty.*--force/);
   });

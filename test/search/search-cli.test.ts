@@ -29,6 +29,9 @@ describe('cimbench search: bad input is one clear error and writes nothing', () 
     badInput(['--space', 'fashion-mnist', '--weights', '0.5', '--out', out], 2, /--weights.*task,hw/);
     badInput(['--space', 'fashion-mnist', '--teacher', join(root, 'no-teacher'), '--out', out], 2, /no spec\.json here: pass the teacher\/ folder/);
     badInput(['--space', 'fashion-mnist', '--method', 'spos-nsga2', '--teacher', root, '--out', out], 2, /spos-nsga2 trains no teacher/);
+    badInput(['--space', 'fashion-mnist', '--warmup', root, '--out', out], 2, /no task-significance\.json here: pass the output directory of an earlier nas4cim search/);
+    badInput(['--space', 'fashion-mnist', '--method', 'spos-nsga2', '--warmup', root, '--out', out], 2, /spos-nsga2 has no DDE-GSCST warm-up to reuse/);
+    badInput(['--space', 'fashion-mnist', '--teacher', root, '--warmup', root, '--out', out], 2, /either --teacher or --warmup/);
     assert.equal(existsSync(out), false);
   });
 

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { CimbenchError, InputError } from '../../common/errors.js';
 import { hardwareProfilePath, loadHardwareProfile } from '../../hardware/index.js';
 import { backendName, initBackend } from '../../nn/index.js';
-import { budgetByName, checkTeacherDir, loadSearchSpace, presetWeights, SEARCH_METHODS, defaultWorkers, runSearch, type SearchConfig, type SearchHooks, type SearchMethod } from '../../search/index.js';
+import { budgetByName, checkTeacherDir, loadSearchSpace, loadWarmupDir, presetWeights, SEARCH_METHODS, defaultWorkers, runSearch, type SearchConfig, type SearchHooks, type SearchMethod } from '../../search/index.js';
 import { openDatabase, SearchRuns } from '../../store/index.js';
 import { renderTable } from '../format.js';
 
@@ -20,6 +20,7 @@ interface SearchOptions {
   db: string;
   workers?: string;
   teacher?: string;
+  warmup?: string;
   out?: string;
   resume?: string;
   force: boolean;
@@ -57,9 +58,16 @@ function configFrom(opts: SearchOptions): SearchConfig {
     else throw new InputError('INVALID_INPUT', 'pass either --preset or --weights, not both', { where: '--weights' });
   }
   const hwPath = hardwareProfilePath(opts.hardware);
+  if (opts.teacher !== undefined && opts.warmup !== undefined) {
+    throw new InputError('INVALID_INPUT', 'pass either --teacher or --warmup (which reuses its teacher too), not both', { where: '--warmup', details: { field: 'warmup' } });
+  }
   if (opts.teacher !== undefined) {
     if (opts.method !== 'nas4cim') throw new InputError('INVALID_INPUT', `--method ${opts.method} trains no teacher`, { where: '--teacher', details: { field: 'teacher' } });
     checkTeacherDir(resolve(opts.teacher), space);
+  }
+  if (opts.warmup !== undefined) {
+    if (opts.method !== 'nas4cim') throw new InputError('INVALID_INPUT', `--method ${opts.method} has no DDE-GSCST warm-up to reuse`, { where: '--warmup', details: { field: 'warmup' } });
+    loadWarmupDir(resolve(opts.warmup), space);
   }
   return {
     space,
@@ -74,6 +82,7 @@ function configFrom(opts: SearchOptions): SearchConfig {
     dataDir: opts.data ?? null,
     workers: opts.workers !== undefined ? parseInt(opts.workers, '--workers', 1) : defaultWorkers(),
     ...(opts.teacher !== undefined ? { teacherDir: resolve(opts.teacher) } : {}),
+    ...(opts.warmup !== undefined ? { warmupDir: resolve(opts.warmup) } : {}),
   };
 }
 
@@ -138,6 +147,7 @@ export function registerSearch(program: Command): void {
     .option('--db <file>', 'SQLite store that records the run', './cimbench.db')
     .option('--workers <n>', 'data-parallel training replicas (default: min(2, cores))')
     .option('--teacher <dir>', 'reuse a trained teacher: the teacher/ folder of an earlier search of the same space')
+    .option('--warmup <dir>', 'reuse the teacher and DDE-GSCST warm-up of an earlier nas4cim search of the same space (its output directory): only the hardware stage, selection and retraining run')
     .option('-o, --out <dir>', 'output directory (must not exist or be empty, unless --force)')
     .option('--resume <dir>', 'continue an interrupted search from its checkpoint (uses its stored settings)')
     .option('--force', 'replace the search outputs in an existing --out directory', false)
