@@ -3,10 +3,11 @@ import { InputError } from '../common/errors.js';
 
 /**
  * How much work each search stage gets. Image counts are training images seen (a stage may pass
- * over the data several times or see a slice of it). `tiny` is sized for the demo and CI: about
- * three minutes end to end on two cores with real FashionMNIST (measured; the retrained network
- * reaches 80-84% there). `small` takes 7-19 min; `full` 92 min for nas4cim (measured, preset
- * accuracy: teacher 42 min, warm-up 15 min, retrain 35 min), under the two hours it is sized for.
+ * over the data several times or see a slice of it). `tiny` is sized for the demo and CI: under
+ * three minutes end to end on two cores with real FashionMNIST (measured: 108 s, 83.94%). `small`
+ * takes 7-19 min; `full` 103 min for nas4cim (measured, preset accuracy: teacher 42 min, warm-up
+ * 15 min, retrain 46 min for 22 epochs; 15 epochs gave 89.93% against 90.56%), under the two hours
+ * it is sized for.
  * The DDE-GSCST alpha learning rate shrinks as the budget grows: tiny stages take ~16 steps, so
  * alpha needs a large rate to move at all.
  */
@@ -34,7 +35,12 @@ export const BudgetSchema = z.strictObject({
     learningRate: z.number().positive(),
     alphaLearningRate: z.number().positive(),
   }),
-  hardware: z.strictObject({ samples: z.int().min(1), topK: z.int().min(1) }),
+  hardware: z.strictObject({
+    samples: z.int().min(1),
+    topK: z.int().min(1),
+    /** Options per layer that candidates are drawn from, best first by task significance (absent: half, at least 3). */
+    topM: z.int().min(1).optional(),
+  }),
   nsga2: z.strictObject({ population: z.int().min(2), generations: z.int().min(0), validationImages: z.int().min(1) }),
   retrain: TrainBudget,
 });
@@ -63,7 +69,7 @@ const BUDGET_INPUTS: Record<'tiny' | 'small' | 'full', z.input<typeof BudgetSche
     warmup: { imagesPerStage: 20000, batchSize: 64, lambda: 1, learningRate: 2e-3, alphaLearningRate: 5e-3 },
     hardware: { samples: 20000, topK: 100 },
     nsga2: { population: 30, generations: 15, validationImages: 5000 },
-    retrain: { epochs: 15, imagesPerEpoch: 0, batchSize: 128, learningRate: 3e-3 },
+    retrain: { epochs: 22, imagesPerEpoch: 0, batchSize: 128, learningRate: 3e-3 },
   },
 };
 export const BUDGETS = {

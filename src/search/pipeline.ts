@@ -502,7 +502,7 @@ async function nas4cim(run: Run): Promise<SearchMetrics> {
   run.teacher?.dispose();
   run.teacher = undefined;
 
-  const hwOpts = { samples: budget.hardware.samples, topK: budget.hardware.topK, seed: config.seed };
+  const hwOpts = { samples: budget.hardware.samples, topK: budget.hardware.topK, ...(budget.hardware.topM !== undefined ? { topM: budget.hardware.topM } : {}), seed: config.seed };
   let hwResult: ReturnType<typeof hardwareStage> | undefined;
   await run.stage('hardware', budget.hardware.samples, 'candidates', async () => {
     hwResult = hardwareStage(space, hw, task as SignificanceMatrix, { ...hwOpts, onProgress: (done) => run.progress('hardware', done) });

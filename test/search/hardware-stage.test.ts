@@ -34,6 +34,19 @@ describe('hardware stage: Top-K statistics', () => {
   const task = taskPreferringBig();
   const run = () => hardwareStage(space, hw, task, { samples: 3000, topK: 50, seed: 11 });
 
+  it('draws candidates only from the top-M options of each layer by task significance', () => {
+    const one = hardwareStage(space, hw, task, { samples: 200, topK: 10, seed: 11, topM: 1 });
+    assert.equal(one.pool.length, 1, 'M = 1: only the most significant option per layer');
+    assert.deepEqual(
+      one.pool[0]?.choices.map((c) => `${c.op}${c.kernel}/${c.out}`),
+      options.map(() => 'residual5/32'),
+    );
+    const all = hardwareStage(space, hw, task, { samples: 3000, topK: 50, seed: 11, topM: 13 });
+    const usedOptions = (r: typeof all) => new Set(r.pool.flatMap((c) => c.indices.map((j, layer) => `${layer}:${j}`))).size;
+    assert.ok(usedOptions(all) > usedOptions(run()), 'every option can be drawn with M = all');
+    assert.equal(usedOptions(all), options.reduce((n, row) => n + row.length, 0));
+  });
+
   it('counts operator frequencies in the K best fitting candidates', () => {
     const r = run();
     assert.equal(r.topK.length, 50);

@@ -32,6 +32,7 @@ describe('cimbench search: bad input is one clear error and writes nothing', () 
     badInput(['--space', 'fashion-mnist', '--warmup', root, '--out', out], 2, /no task-significance\.json here: pass the output directory of an earlier nas4cim search/);
     badInput(['--space', 'fashion-mnist', '--method', 'spos-nsga2', '--warmup', root, '--out', out], 2, /spos-nsga2 has no DDE-GSCST warm-up to reuse/);
     badInput(['--space', 'fashion-mnist', '--teacher', root, '--warmup', root, '--out', out], 2, /either --teacher or --warmup/);
+    badInput(['--space', 'fashion-mnist', '--top-m', '0', '--out', out], 2, /--top-m.*integer >= 1/);
     assert.equal(existsSync(out), false);
   });
 

@@ -21,6 +21,7 @@ interface SearchOptions {
   workers?: string;
   teacher?: string;
   warmup?: string;
+  topM?: string;
   out?: string;
   resume?: string;
   force: boolean;
@@ -69,13 +70,14 @@ function configFrom(opts: SearchOptions): SearchConfig {
     if (opts.method !== 'nas4cim') throw new InputError('INVALID_INPUT', `--method ${opts.method} has no DDE-GSCST warm-up to reuse`, { where: '--warmup', details: { field: 'warmup' } });
     loadWarmupDir(resolve(opts.warmup), space);
   }
+  const budget = budgetByName(opts.budget);
   return {
     space,
     method: opts.method as SearchMethod,
     preset,
     weights,
     budgetName: opts.budget,
-    budget: budgetByName(opts.budget),
+    budget: opts.topM === undefined ? budget : { ...budget, hardware: { ...budget.hardware, topM: parseInt(opts.topM, '--top-m', 1) } },
     seed: parseInt(opts.seed, '--seed', 0),
     hardware: loadHardwareProfile(hwPath),
     hardwareSource: hwPath,
@@ -148,6 +150,7 @@ export function registerSearch(program: Command): void {
     .option('--workers <n>', 'data-parallel training replicas (default: min(2, cores))')
     .option('--teacher <dir>', 'reuse a trained teacher: the teacher/ folder of an earlier search of the same space')
     .option('--warmup <dir>', 'reuse the teacher and DDE-GSCST warm-up of an earlier nas4cim search of the same space (its output directory): only the hardware stage, selection and retraining run')
+    .option('--top-m <n>', 'hardware stage: draw candidates from the n options per layer with the highest task significance (default: half of them, at least 3)')
     .option('-o, --out <dir>', 'output directory (must not exist or be empty, unless --force)')
     .option('--resume <dir>', 'continue an interrupted search from its checkpoint (uses its stored settings)')
     .option('--force', 'replace the search outputs in an existing --out directory', false)
