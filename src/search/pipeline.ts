@@ -443,8 +443,8 @@ async function nas4cim(run: Run): Promise<SearchMetrics> {
   const { space, hw, budget, config, data } = run;
   const L = space.strides.length;
   const quant = quantOf(hw);
-  // A warm-up to reuse is checked before any stage runs.
-  if (config.warmupDir) loadWarmupDir(config.warmupDir, space);
+  // A warm-up to reuse is read and checked once, before any stage runs.
+  const reusedTask = config.warmupDir !== undefined ? loadWarmupDir(config.warmupDir, space) : undefined;
 
   await run.stage('teacher', budget.teacher.epochs * imagesPerEpoch(budget.teacher, data.train), 'images', async () => {
     let net: SpecNetwork;
@@ -466,9 +466,8 @@ async function nas4cim(run: Run): Promise<SearchMetrics> {
 
   let task: SignificanceMatrix | undefined;
   await run.stage('warmup', L * budget.warmup.imagesPerStage, 'images', async () => {
-    if (config.warmupDir) {
-      const reused = loadWarmupDir(config.warmupDir, space);
-      task = { ...reused, meta: { ...reused.meta, reusedFrom: config.warmupDir } };
+    if (reusedTask) {
+      task = { ...reusedTask, meta: { ...reusedTask.meta, reusedFrom: config.warmupDir } };
       writeFileSync(run.out(OUTPUT_FILES.task), json(task));
       run.progress('warmup', L * budget.warmup.imagesPerStage, 'reused');
       return;
