@@ -93,12 +93,12 @@ try {
       trims: c.trims,
     };
   };
-  const run = (p: NoiseProfile, conductances: 'model' | 'readback' = 'model') => figures(compareRun(db, heldOutRun, p, { seeds, conductances }));
-  const before = run(base);
-  const after = run(profile);
+  const run = async (p: NoiseProfile, conductances: 'model' | 'readback' = 'model') => figures(await compareRun(db, heldOutRun, p, { seeds, conductances }));
+  const before = await run(base);
+  const after = await run(profile);
   // The chip's own read-backs as the conductances: only the inference path (read noise, ADC,
   // controller arithmetic) is simulated, which tells a conductance-model error from an inference one.
-  const fromReadback = run(profile, 'readback');
+  const fromReadback = await run(profile, 'readback');
   const extra = { chip, seed, images, seeds: seeds.length, heldOut: 'fixtures/networks/demo', calibratedFrom: `calibration plan (${planArrays} arrays) + fixtures/networks/searched-residual campaign` };
   report('prediction.max_accuracy_gap_pts', after.maxGapPoints, 'points', { ...extra, target: 0.5, default: before.maxGapPoints, points: after.points, defaultPoints: before.points });
   report('prediction.max_gap_in_seed_stds', Number(after.maxGapInSeedStds.toFixed(2)), 'sd', { ...extra, default: Number(before.maxGapInSeedStds.toFixed(2)) });

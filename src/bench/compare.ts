@@ -9,7 +9,7 @@ import {
   noiseForChip,
   noiseProfileHash,
   parseNoiseProfile,
-  simulateOnChip,
+  simulateOnChipParallel,
   simulateProbes,
   simulateReadback,
   type NoiseProfile,
@@ -50,6 +50,8 @@ export const CompareOptionsSchema = z.strictObject({
    * arithmetic predict what the chip computed from the cells it actually holds?
    */
   conductances: z.enum(['model', 'readback']).default('model'),
+  /** Worker threads the seeds are shared over (default min(2, cores)); the figures do not depend on it. */
+  workers: z.int().min(1).max(64).optional(),
 });
 export type CompareOptions = z.input<typeof CompareOptionsSchema>;
 
@@ -149,7 +151,10 @@ function readbackPlanes(tiles: TileReadbacks, compiled: CompiledNetwork, image: 
   return out;
 }
 
-export function compareRun(db: Db, runId: number, noise: NoiseProfile, options: CompareOptions = {}): RunComparison {
+/** Simulated batches done out of the total, as the re-simulation goes (it takes minutes on a full test set). */
+export type CompareProgress = (done: number, total: number) => void;
+
+export async function compareRun(db: Db, runId: number, noise: NoiseProfile, options: CompareOptions = {}, onProgress?: CompareProgress): Promise<RunComparison> {
   const opts = parseWith(CompareOptionsSchema, options, 'compare options');
   const started = performance.now();
   const runs = new BenchRuns(db);
@@ -200,13 +205,15 @@ export function compareRun(db: Db, runId: number, noise: NoiseProfile, options: 
     throw new InputError('INVALID_INPUT', `run ${runId} has no read-backs at some of its measured points: it cannot be re-simulated from them`, { where: '--conductances readback' });
   }
   const given = opts.conductances === 'readback' ? readbacks.map((r) => readbackPlanes(r, compiled, image, status)) : undefined;
-  const sim = simulateOnChip(net, image, hw, forChip.noise, takeDataset(testSet, images), {
+  const sim = await simulateOnChipParallel(net, image, hw, forChip.noise, takeDataset(testSet, images), {
+    ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
+    ...(onProgress ? { onProgress } : {}),
     seeds,
     timesS: points.map((p) => p.tS),
     driftCompensation: campaign.simulation.driftCompensation,
     batchSize: opts.batchSize ?? campaign.simulation.batchSize,
     placements: placementsOf(compiled),
-    ...(given ? { conductances: (matrix: number, ti: number) => given[ti]?.[matrix] } : {}),
+    ...(given ? { conductances: given } : {}),
   });
 
   // What the run recorded beside its own prediction.

@@ -8,10 +8,11 @@ import {
   probeAdc,
   probeInputs,
   relError,
-  simulateOnChip,
+  simulateOnChipParallel,
   simulateProbes,
   type ColumnPlacement,
   type NoiseProfile,
+  type OnChipSimulationResult,
   type ProbeSums,
   type TimePointResult,
 } from '../device/index.js';
@@ -85,7 +86,8 @@ export interface PredictionState {
   readonly points: ReadonlyMap<number, { readonly tS: number; readonly accuracy: AccuracySpread; readonly matrices: readonly MatrixStat[] }>;
 }
 
-export type PredictFn = typeof simulateOnChip;
+/** The simulator's prediction of a run: simulateOnChip's signature, synchronous or not. */
+export type PredictFn = (...args: Parameters<typeof simulateOnChipParallel>) => OnChipSimulationResult | Promise<OnChipSimulationResult>;
 
 export interface EngineOptions {
   readonly prepared: PreparedCampaign;
@@ -96,7 +98,7 @@ export interface EngineOptions {
   readonly resume?: ResumeState;
   /** End of programming of an earlier run (measure / drift plans on a chip programmed before). */
   readonly timeReference?: TimeReference;
-  /** The prediction (default: the simulator's simulateOnChip). */
+  /** The prediction (default: the simulator's simulateOnChipParallel, seeds over min(2, cores) worker threads). */
   readonly predict?: PredictFn;
   /** Wall-clock wait (default setTimeout); must reject when the signal aborts. */
   readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
@@ -216,7 +218,7 @@ export class CampaignEngine {
     this.blocks = planBlocks(this.tiles, options.prepared.campaign.programming.blockCells);
     // Every pipelined block, read and INFER request listens on the run's one abort signal.
     setMaxListeners(0, this.controller.signal);
-    this.predict = options.predict ?? simulateOnChip;
+    this.predict = options.predict ?? simulateOnChipParallel;
     this.sleep = options.sleep ?? defaultSleep;
     const r = options.resume;
     for (const t of this.tiles) {
@@ -504,7 +506,7 @@ export class CampaignEngine {
     const { campaign } = prepared;
     const data = takeDataset(prepared.testSet, campaign.simulation.images ?? prepared.testSet.count);
     const noise = this.noiseForDevice();
-    const r = this.predict(prepared.net, prepared.image, prepared.hw, noise, data, {
+    const r = await this.predict(prepared.net, prepared.image, prepared.hw, noise, data, {
       seeds: campaign.seeds,
       timesS: plan.points.map((p) => p.nominalS),
       driftCompensation: campaign.simulation.driftCompensation,

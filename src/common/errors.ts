@@ -86,3 +86,38 @@ export function withContext(err: unknown, context: string): CimbenchError {
 export function isInputError(err: unknown): err is InputError {
   return err instanceof InputError;
 }
+
+/** An error as plain data, for crossing a worker thread (structured clone drops the class). */
+export interface SerializedError {
+  readonly name: string;
+  readonly code: string;
+  readonly message: string;
+  readonly where?: string;
+  readonly details?: Record<string, unknown>;
+  readonly context: string[];
+}
+
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof CimbenchError) {
+    return {
+      name: err.name,
+      code: err.code,
+      message: err.message,
+      ...(err.where !== undefined ? { where: err.where } : {}),
+      // Details are JSON-shaped by convention; drop anything that does not clone.
+      ...(err.details !== undefined ? { details: JSON.parse(JSON.stringify(err.details)) as Record<string, unknown> } : {}),
+      context: [...err.context],
+    };
+  }
+  return { name: err instanceof Error ? err.name : 'Error', code: 'INTERNAL', message: err instanceof Error ? err.message : String(err), context: [] };
+}
+
+const INPUT_CODES: ReadonlySet<string> = new Set<InputErrorCode>(['INVALID_INPUT', 'NOT_FOUND', 'INVALID_SPEC', 'DOES_NOT_FIT']);
+
+/** A worker's error as the same kind of error on this side, so formatters give what an in-thread error gives. */
+export function reviveError(e: SerializedError): CimbenchError {
+  const options = { ...(e.where !== undefined ? { where: e.where } : {}), ...(e.details !== undefined ? { details: e.details } : {}) };
+  const err = INPUT_CODES.has(e.code) ? new InputError(e.code as InputErrorCode, e.message, options) : new CimbenchError(e.code as ErrorCode, e.message, options);
+  err.context.push(...e.context);
+  return err;
+}

@@ -34,6 +34,8 @@ export {
 } from './conductance.js';
 export type { CellLayout, ProgrammedCells } from './conductance.js';
 export { simulateOnChip } from './inference.js';
-export type { AccuracySpread, ColumnPlacement, MatrixStatistics, OnChipSimulationOptions, OnChipSimulationResult, TimePointResult } from './inference.js';
+export type { AccuracySpread, ColumnPlacement, GivenConductances, MatrixStatistics, OnChipSimulationOptions, OnChipSimulationResult, TimePointResult } from './inference.js';
+export { defaultSimulationWorkers, simulateOnChipParallel } from './parallel-inference.js';
+export type { ParallelSimulationOptions } from './parallel-inference.js';
 export { addConversion, newProbeSums, probeAdc, probeInputs, relError, simulateProbes, simulateReadback } from './probes.js';
 export type { ArrayProbePrediction, ProbeSimulationOptions, ProbeSums, ProbeTile, ReadbackSimulationOptions, SimulatedReadback } from './probes.js';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { InputError } from '../common/errors.js';
+import { CimbenchError, InputError } from '../common/errors.js';
 import { Rng } from '../common/rng.js';
 import { adcFullScaleUa, rowsPerBlock, type HardwareProfile } from '../hardware/index.js';
 import type { ImageDataset, WeightImage, WeightImageMatrix } from '../nn/index.js';
@@ -61,8 +61,12 @@ export interface OnChipSimulationOptions {
    * is conditioned on what one chip holds and only the inference path (read noise, ADC, IR drop)
    * is simulated. A NaN cell falls back to the model's draw; `stuck` marks cells known stuck.
    */
-  readonly conductances?: (matrix: number, timeIndex: number) => { readonly valuesUs: Float32Array; readonly stuck?: Uint8Array } | undefined;
+  readonly conductances?: GivenConductances;
 }
+
+/** Conductances given per time index (of the ascending times) and matrix; plain data, so it can go to a worker thread. */
+export type GivenConductances = ReadonlyArray<ReadonlyArray<{ readonly valuesUs: Float32Array; readonly stuck?: Uint8Array } | undefined> | undefined>;
+
 
 /** One tile of a matrix on the chip: plane (slice, polarity), source rows/columns, array columns. */
 export interface ColumnPlacement {
@@ -140,8 +144,8 @@ interface MatrixChip {
   referenceMeanAbs?: Float32Array;
 }
 
-/** Running sums for one matrix at one time point. */
-interface MatrixAccumulator {
+/** Running sums for one matrix at one time point of one seed. */
+export interface MatrixAccumulator {
   conversions: number;
   clipped: number;
   errSq: number;
@@ -194,6 +198,37 @@ export function simulateOnChip(
   data: ImageDataset,
   opts: OnChipSimulationOptions,
 ): OnChipSimulationResult {
+  return finishSimulation(image, noise, opts, [simulateShare(net, image, hw, noise, data, opts, true)]);
+}
+
+/**
+ * What one share of the seeds computed: per time point (ascending), each seed's accuracy and
+ * per-matrix sums, in the order of the share's seeds. Plain data (it crosses worker threads).
+ */
+export interface SimulationShare {
+  readonly images: number;
+  /** Correct digital-reference predictions, when this share computed the reference. */
+  readonly digitalCorrect: number | undefined;
+  readonly perTime: ReadonlyArray<{ readonly correct: readonly number[]; readonly stats: ReadonlyArray<readonly MatrixAccumulator[]> }>;
+}
+
+/** Progress units of a whole simulation: one per batch of the reference and of every seed and time. */
+export function simulationWork(data: ImageDataset, opts: OnChipSimulationOptions): number {
+  const count = Math.min(data.count, opts.maxImages ?? data.count);
+  const batches = Math.ceil(count / (opts.batchSize ?? 100));
+  return opts.seeds.length * opts.timesS.length * batches + batches;
+}
+
+/** Simulates opts.seeds (and the digital reference when `digital`); progress counts this share's own work. */
+export function simulateShare(
+  net: NetworkAnalysis,
+  image: WeightImage,
+  hw: HardwareProfile,
+  noise: NoiseProfile,
+  data: ImageDataset,
+  opts: OnChipSimulationOptions,
+  digital: boolean,
+): SimulationShare {
   if (hw.dac.bits !== 1) throw new InputError('INVALID_INPUT', 'simulated inference models 1-bit DACs only', { where: 'dac.bits' });
   if (opts.seeds.length === 0 || opts.timesS.length === 0) throw new InputError('INVALID_INPUT', 'needs at least one seed and one time point');
   const layout = cellLayout(hw);
@@ -249,7 +284,7 @@ export function simulateOnChip(
   const maxConversions = Math.max(1, ...plans.map((p) => batchSize * p.spec.outShape[0] * p.spec.outShape[1] * planes * p.cols));
   const adcPoolSize = Math.max(1 << 20, 2 ** Math.ceil(Math.log2(2 * maxConversions)));
 
-  const total = opts.seeds.length * times.length * Math.ceil(count / batchSize) + Math.ceil(count / batchSize);
+  const total = opts.seeds.length * times.length * Math.ceil(count / batchSize) + (digital ? Math.ceil(count / batchSize) : 0);
   let done = 0;
   const tick = (): void => opts.onProgress?.(++done, total);
 
@@ -345,7 +380,7 @@ export function simulateOnChip(
 
   // ---- digital reference ----
   let digitalCorrect = 0;
-  for (let start = 0; start < count; start += batchSize) {
+  for (let start = 0; digital && start < count; start += batchSize) {
     const n = Math.min(batchSize, count - start);
     const { x, labels } = batchInput(start, n);
     const logits = tf.tidy(() => forward(x, exactMatMul));
@@ -356,7 +391,7 @@ export function simulateOnChip(
   }
 
   // ---- Monte Carlo over programming events ----
-  const perTime = times.map(() => ({ correct: [] as number[], stats: plans.map(() => newAccumulator()) }));
+  const perTime = times.map(() => ({ correct: [] as number[], stats: [] as MatrixAccumulator[][] }));
   for (const seed of opts.seeds) {
     const rng = new Rng(seed);
     const chips: MatrixChip[] = plans.map((p) => {
@@ -400,19 +435,21 @@ export function simulateOnChip(
 
     times.forEach((tS, ti) => {
       const slot = perTime[ti] as (typeof perTime)[number];
+      const seedStats = plans.map(() => newAccumulator());
+      slot.stats.push(seedStats);
       // Conductances at this time, per matrix, as block tensors [blockRows, planes * cols].
       const readRng = rng.fork(1000 + ti);
       const gNow = plans.map((p, mi) => {
         const chip = chips[mi] as MatrixChip;
         const g = conductanceAt(chip.cells, tS, noise);
-        const given = opts.conductances?.(mi, ti);
+        const given = opts.conductances?.[ti]?.[mi];
         let stuck = chip.cells.stuck;
         if (given) {
           if (given.valuesUs.length !== g.length) throw new InputError('INVALID_INPUT', `${given.valuesUs.length} given conductances for matrix ${p.image.info.name}, which has ${g.length} cells`, { where: 'conductances' });
           for (let i = 0; i < g.length; i++) if (!Number.isNaN(given.valuesUs[i])) g[i] = given.valuesUs[i] as number;
           if (given.stuck) stuck = given.stuck;
         }
-        const acc = slot.stats[mi] as MatrixAccumulator;
+        const acc = seedStats[mi] as MatrixAccumulator;
         for (let i = 0; i < g.length; i++) {
           acc.cells++;
           if (stuck[i] !== STUCK_NONE) {
@@ -443,7 +480,7 @@ export function simulateOnChip(
       const chipMatMul: MatMul = (plan, levelsIn) => {
         const mi = plan.index;
         const chip = chips[mi] as MatrixChip;
-        const stats = slot.stats[mi] as MatrixAccumulator;
+        const stats = seedStats[mi] as MatrixAccumulator;
         const signed = plan.image.info.input.qmin < 0;
         const bits = signed ? plan.image.info.input.bits - 1 : plan.image.info.input.bits;
         const parts = signed ? [tf.relu(levelsIn), tf.relu(tf.neg(levelsIn))] : [levelsIn];
@@ -540,23 +577,43 @@ export function simulateOnChip(
   }
   for (const t of coefficients) t.dispose();
 
+  return { images: count, digitalCorrect: digital ? digitalCorrect : undefined, perTime };
+}
+
+/** The result of shares that together cover opts.seeds in order (the first one with the digital reference). */
+export function finishSimulation(image: WeightImage, noise: NoiseProfile, opts: OnChipSimulationOptions, shares: readonly SimulationShare[]): OnChipSimulationResult {
+  const first = shares[0];
+  if (!first || first.digitalCorrect === undefined) throw new CimbenchError('INTERNAL', 'the first simulation share must carry the digital reference');
+  const count = first.images;
+  const times = [...opts.timesS].sort((a, b) => a - b);
   return {
     images: count,
-    digitalAccuracy: digitalCorrect / count,
+    digitalAccuracy: first.digitalCorrect / count,
     times: times.map((tS, ti) => {
-      const slot = perTime[ti] as (typeof perTime)[number];
-      const mean = slot.correct.reduce((s, v) => s + v, 0) / slot.correct.length;
-      const variance = slot.correct.reduce((s, v) => s + (v - mean) ** 2, 0) / Math.max(1, slot.correct.length - 1);
+      const correct = shares.flatMap((sh) => [...(sh.perTime[ti]?.correct ?? [])]);
+      // Summed seed by seed in seed order, so the figures do not depend on how seeds were shared out.
+      const sums = image.matrices.map(() => newAccumulator());
+      for (const sh of shares) {
+        for (const seedStats of sh.perTime[ti]?.stats ?? []) {
+          seedStats.forEach((a, mi) => {
+            const t = sums[mi] as MatrixAccumulator;
+            for (const k of Object.keys(t) as Array<keyof MatrixAccumulator>) t[k] += a[k];
+          });
+        }
+      }
+      if (correct.length !== opts.seeds.length) throw new CimbenchError('INTERNAL', `${correct.length} seeds simulated at ${tS} s, ${opts.seeds.length} asked for`);
+      const mean = correct.reduce((s, v) => s + v, 0) / correct.length;
+      const variance = correct.reduce((s, v) => s + (v - mean) ** 2, 0) / Math.max(1, correct.length - 1);
       return {
         tS,
-        accuracy: { mean, std: Math.sqrt(variance), perSeed: slot.correct },
-        matrices: plans.map((p, mi) => {
-          const a = slot.stats[mi] as MatrixAccumulator;
+        accuracy: { mean, std: Math.sqrt(variance), perSeed: correct },
+        matrices: image.matrices.map((m, mi) => {
+          const a = sums[mi] as MatrixAccumulator;
           const gMean = a.gCount > 0 ? a.gErr / a.gCount : 0;
           return {
-            name: p.image.info.name,
-            layer: p.image.info.layer,
-            role: p.image.info.role,
+            name: m.info.name,
+            layer: m.info.layer,
+            role: m.info.role,
             cells: a.cells / opts.seeds.length,
             stuckFraction: a.cells > 0 ? a.stuck / a.cells : 0,
             conductanceErrorUs: { mean: gMean, std: a.gCount > 0 ? Math.sqrt(Math.max(0, a.gErrSq / a.gCount - gMean * gMean)) : 0 },

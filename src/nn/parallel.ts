@@ -1,5 +1,6 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { CimbenchError } from '../common/errors.js';
+import { spawnModuleWorker } from '../common/worker.js';
 import type { QuantOptions, SpecNetwork } from './model.js';
 import type { NetworkSpec } from '../spec/schema.js';
 import { backendInfo } from './backend.js';
@@ -26,15 +27,6 @@ interface Replica {
   failed: Error | undefined;
 }
 
-function spawnWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url));
-  // Running from TypeScript sources under tsx (tests, benches): Node 20 does not apply the parent's
-  // `--import tsx` loader hooks inside worker threads, so register tsx first, then load worker.ts.
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./worker.ts', import.meta.url).href;
-  const boot = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true });
-}
 
 /**
  * Worker replicas for synchronous data parallelism. Each worker holds a copy of the network on its
@@ -47,7 +39,7 @@ export class DataParallelPool {
   static async start(net: SpecNetwork, count: number, backend?: string): Promise<DataParallelPool> {
     const replicas: Replica[] = [];
     for (let i = 0; i < count; i++) {
-      const worker = spawnWorker();
+      const worker = spawnModuleWorker(import.meta.url, 'worker');
       const r: Replica = { worker, pending: undefined, failed: undefined };
       worker.on('message', (msg: WorkerReply) => {
         const p = r.pending;

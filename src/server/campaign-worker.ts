@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { z } from 'zod';
 import { executeRun, type Campaign, type CampaignEngine, type ExecuteOptions } from '../bench/index.js';
-import { CimbenchError } from '../common/errors.js';
+import { CimbenchError, serializeError, type SerializedError } from '../common/errors.js';
 import { initBackend } from '../nn/index.js';
 import type { LiveEvent } from './events.js';
 import { LiveHub } from './live.js';
@@ -45,14 +45,6 @@ export const WorkerControlSchema = z.strictObject({
 });
 export type WorkerControl = z.output<typeof WorkerControlSchema>;
 
-export interface SerializedError {
-  readonly name: string;
-  readonly code: string;
-  readonly message: string;
-  readonly where?: string;
-  readonly details?: Record<string, unknown>;
-  readonly context: string[];
-}
 
 export type WorkerMessage =
   | { type: 'ready' }
@@ -63,20 +55,6 @@ export type WorkerMessage =
   | { type: 'done'; runId: number; exitStatus: string; reason: string | null }
   | { type: 'failed'; started: boolean; error: SerializedError };
 
-function serializeError(err: unknown): SerializedError {
-  if (err instanceof CimbenchError) {
-    return {
-      name: err.name,
-      code: err.code,
-      message: err.message,
-      ...(err.where !== undefined ? { where: err.where } : {}),
-      // Details are JSON-shaped by convention; drop anything that does not clone.
-      ...(err.details !== undefined ? { details: JSON.parse(JSON.stringify(err.details)) as Record<string, unknown> } : {}),
-      context: [...err.context],
-    };
-  }
-  return { name: err instanceof Error ? err.name : 'Error', code: 'INTERNAL', message: err instanceof Error ? err.message : String(err), context: [] };
-}
 
 const port = parentPort;
 if (!port) throw new Error('campaign-worker.ts runs only as a worker thread');

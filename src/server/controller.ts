@@ -1,9 +1,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { executeRun, loadCampaign, type Campaign, type CampaignEngine, type ExecuteOptions } from '../bench/index.js';
-import { CimbenchError, InputError, type ErrorCode, type InputErrorCode } from '../common/errors.js';
-import type { CampaignWorkerData, SerializedError, WorkerControl, WorkerMessage, WorkerRun } from './campaign-worker.js';
+import { CimbenchError, InputError, reviveError } from '../common/errors.js';
+import { spawnModuleWorker } from '../common/worker.js';
+import type { CampaignWorkerData, WorkerControl, WorkerMessage, WorkerRun } from './campaign-worker.js';
 import { HttpError } from './http.js';
 import type { LiveHub } from './live.js';
 
@@ -40,27 +41,7 @@ interface Running {
   control(action: ControlAction, reason: string): Promise<{ ok: boolean; state: string }>;
 }
 
-const INPUT_CODES: ReadonlySet<string> = new Set<InputErrorCode>(['INVALID_INPUT', 'NOT_FOUND', 'INVALID_SPEC', 'DOES_NOT_FIT']);
 
-/** The worker's error as the same kind of error here, so the HTTP status is the one an inline run gives. */
-function errorFrom(e: SerializedError): CimbenchError {
-  const options = { ...(e.where !== undefined ? { where: e.where } : {}), ...(e.details !== undefined ? { details: e.details } : {}) };
-  const err = INPUT_CODES.has(e.code) ? new InputError(e.code as InputErrorCode, e.message, options) : new CimbenchError(e.code as ErrorCode, e.message, options);
-  err.context.push(...e.context);
-  return err;
-}
-
-/**
- * The worker thread. Built code runs campaign-worker.js directly; from sources (tsx) a worker does
- * not inherit tsx's loader, so a tiny bootstrap registers it before importing campaign-worker.ts.
- */
-function spawnCampaignWorker(workerData: CampaignWorkerData): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./campaign-worker.js', import.meta.url), { workerData });
-  const api = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./campaign-worker.ts', import.meta.url).href;
-  const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true, workerData });
-}
 
 /** A spawned worker, warming up or warm, not yet given a campaign. */
 interface Spare {
@@ -97,7 +78,7 @@ export class CampaignController {
     const linkModule = this.deps.linkModule;
     if (!linkModule || this.closed) return Promise.resolve();
     if (this.spare && !this.spare.dead) return this.spare.ready;
-    const worker = spawnCampaignWorker({ linkModule, progressIntervalMs: this.deps.hub.progressIntervalMs });
+    const worker = spawnModuleWorker(import.meta.url, 'campaign-worker', { linkModule, progressIntervalMs: this.deps.hub.progressIntervalMs } satisfies CampaignWorkerData);
     let warm: () => void = () => undefined;
     const spare: Spare = { worker, ready: new Promise<void>((r) => (warm = r)), dead: undefined };
     const died = (err: Error): void => {
@@ -258,7 +239,7 @@ export class CampaignController {
             end();
             return;
           case 'failed':
-            fail(errorFrom(m.error));
+            fail(reviveError(m.error));
             end();
             return;
         }

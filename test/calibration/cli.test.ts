@@ -87,12 +87,12 @@ describe('cimbench calibrate', () => {
     assert.match(bad.stderr, /999/);
   });
 
-  it('compare --conductances readback simulates from the cells the chip holds: its per-layer conductance errors are the measured ones', () => {
+  it('compare --conductances readback simulates from the cells the chip holds: its per-layer conductance errors are the measured ones', async () => {
     const store = openDatabase(db);
     try {
       const ideal = loadNoiseProfile(noiseProfilePath('ideal'));
-      const fromModel = compareRun(store, runId, ideal, { seeds: [1], images: 20 });
-      const fromChip = compareRun(store, runId, ideal, { seeds: [1], images: 20, conductances: 'readback' });
+      const fromModel = await compareRun(store, runId, ideal, { seeds: [1], images: 20 });
+      const fromChip = await compareRun(store, runId, ideal, { seeds: [1], images: 20, conductances: 'readback' });
       assert.equal(fromChip.conductances, 'readback');
       const std = (c: typeof fromChip) => c.discrepancies.filter((d) => d.scope === 'layer' && d.metric === 'conductance_error_std_us');
       assert.ok(std(fromChip).length > 0);

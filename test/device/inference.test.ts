@@ -130,11 +130,12 @@ describe('simulateOnChip conditioned on a chip', () => {
     const opts = { seeds: [1], timesS: [1, 3600], batchSize: 100 } as const;
     // A profile whose programming noise would ruin the network: the given conductances win.
     const ruinous = withNoise(ideal, { programming: { ...ideal.programming, coefficientsUs: [30], scale: 1 } });
-    const exact = simulateOnChip(net, image, fine, ruinous, data, { ...opts, conductances: (m) => ({ valuesUs: targets[m] as Float32Array }) });
+    const everyTime = (of: (m: number) => Float32Array) => opts.timesS.map(() => targets.map((_, m) => ({ valuesUs: of(m) })));
+    const exact = simulateOnChip(net, image, fine, ruinous, data, { ...opts, conductances: everyTime((m) => targets[m] as Float32Array) });
     for (const t of exact.times) assert.equal(t.accuracy.mean, exact.digitalAccuracy);
-    const erased = simulateOnChip(net, image, fine, ideal, data, { ...opts, conductances: (m) => ({ valuesUs: new Float32Array((targets[m] as Float32Array).length).fill(layout.minUs) }) });
+    const erased = simulateOnChip(net, image, fine, ideal, data, { ...opts, conductances: everyTime((m) => new Float32Array((targets[m] as Float32Array).length).fill(layout.minUs)) });
     for (const t of erased.times) assert.ok(t.accuracy.mean < 0.3, `erased chip ${t.accuracy.mean}`);
-    assert.throws(() => simulateOnChip(net, image, hw, ideal, data, { ...opts, conductances: () => ({ valuesUs: new Float32Array(3) }) }), /3 given conductances for matrix/);
+    assert.throws(() => simulateOnChip(net, image, hw, ideal, data, { ...opts, conductances: everyTime(() => new Float32Array(3)) }), /3 given conductances for matrix/);
   });
 });
 

@@ -1,3 +1,4 @@
+import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { compareRun, CompareOptionsSchema, type RunComparison } from '../../bench/index.js';
@@ -17,7 +18,25 @@ interface CompareCliOptions {
   times: string;
   conductances: string;
   images?: string;
+  workers?: string;
   json: boolean;
+}
+
+/** A progress bar on stderr for the re-simulation, started on its first report; none when stderr is not a terminal. */
+function progressBar(): { onProgress: ((done: number, total: number) => void) | undefined; stop(): void } {
+  if (!process.stderr.isTTY) return { onProgress: undefined, stop: () => undefined };
+  const bar = new cliProgress.SingleBar({ stream: process.stderr, format: `${'re-simulate'.padEnd(16)} [{bar}] {percentage}% {value}/{total} batches`, hideCursor: true }, cliProgress.Presets.shades_classic);
+  let started = false;
+  return {
+    onProgress: (done, total) => {
+      if (!started) bar.start(total, done);
+      else bar.update(done);
+      started = true;
+    },
+    stop: () => {
+      if (started) bar.stop();
+    },
+  };
 }
 
 /** `--seeds 4` is seeds 1..4; `--seeds 3,7,11` lists them. */
@@ -80,6 +99,7 @@ export function registerCompare(program: Command): void {
     .option('--times <basis>', 'actual (recorded device times plus half the programming time) or nominal (the campaign\'s)', 'actual')
     .option('--images <n>', "test images to simulate (default: as many as the run's prediction)")
     .option('--conductances <source>', "model (the profile's draws) or readback (the run's read-backs at each point: only read noise, ADC and the controller's arithmetic are simulated)", 'model')
+    .option('--workers <n>', 'worker threads the Monte Carlo seeds are shared over (default: min(2, cores)); the figures do not depend on it')
     .option('--json', 'machine-readable output', false)
     .action(async (opts: CompareCliOptions) => {
       const id = parseRunId(opts.run, '--run');
@@ -90,6 +110,7 @@ export function registerCompare(program: Command): void {
           times: opts.times,
           conductances: opts.conductances,
           ...(opts.images !== undefined ? { images: Number(opts.images) } : {}),
+          ...(opts.workers !== undefined ? { workers: Number(opts.workers) } : {}),
         },
         'compare options',
       );
@@ -99,7 +120,13 @@ export function registerCompare(program: Command): void {
       try {
         new BenchRuns(db).require(id);
         await initBackend();
-        const c = compareRun(db, id, noise, options);
+        const bar = progressBar();
+        let c: RunComparison;
+        try {
+          c = await compareRun(db, id, noise, options, bar.onProgress);
+        } finally {
+          bar.stop();
+        }
         const resimulation = new Resimulations(db).record(c);
         if (opts.json) {
           const { noiseProfile, ...rest } = c;
