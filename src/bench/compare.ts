@@ -44,12 +44,15 @@ export const CompareOptionsSchema = z.strictObject({
   images: z.int().min(1).optional(),
   batchSize: z.int().min(1).optional(),
   /**
-   * Where the simulated conductances come from: 'model' (default), the noise profile's draws; or
+   * Where the simulated conductances come from: 'model' (default), the noise profile's draws;
    * 'readback', the run's recorded read-backs at each point (cells not read back use the model), so
    * only the inference path is simulated: did the simulator's ADC, read noise and controller
-   * arithmetic predict what the chip computed from the cells it actually holds?
+   * arithmetic predict what the chip computed from the cells it actually holds? Or
+   * 'first-readback': the read-back of the first measured point only, carried to the later points
+   * by the model's relaxation, which predicts the later drift points from what the chip held just
+   * after programming.
    */
-  conductances: z.enum(['model', 'readback']).default('model'),
+  conductances: z.enum(['model', 'readback', 'first-readback']).default('model'),
   /** Worker threads the seeds are shared over (default min(2, cores)); the figures do not depend on it. */
   workers: z.int().min(1).max(64).optional(),
 });
@@ -201,10 +204,11 @@ export async function compareRun(db: Db, runId: number, noise: NoiseProfile, opt
   const readStmt = db.prepare('SELECT array_no, row_no, col_no, g_us FROM readbacks WHERE run_id = ? AND point = ?').raw(true);
   const position = tilePositions(compiled);
   const readbacks = points.map((p) => tileReadbacks(readStmt.iterate(runId, p.index) as Iterable<[number, number, number, number]>, compiled, position));
-  if (opts.conductances === 'readback' && readbacks.some((r) => r.got === 0)) {
-    throw new InputError('INVALID_INPUT', `run ${runId} has no read-backs at some of its measured points: it cannot be re-simulated from them`, { where: '--conductances readback' });
+  const fromReadbacks = opts.conductances === 'readback' ? readbacks : opts.conductances === 'first-readback' ? readbacks.slice(0, 1) : [];
+  if (fromReadbacks.some((r) => r.got === 0)) {
+    throw new InputError('INVALID_INPUT', `run ${runId} has no read-backs at ${opts.conductances === 'readback' ? 'some of its measured points' : 'its first measured point'}: it cannot be re-simulated from them`, { where: `--conductances ${opts.conductances}` });
   }
-  const given = opts.conductances === 'readback' ? readbacks.map((r) => readbackPlanes(r, compiled, image, status)) : undefined;
+  const given = fromReadbacks.length > 0 ? fromReadbacks.map((r) => readbackPlanes(r, compiled, image, status)) : undefined;
   const sim = await simulateOnChipParallel(net, image, hw, forChip.noise, takeDataset(testSet, images), {
     ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
     ...(onProgress ? { onProgress } : {}),
@@ -213,7 +217,7 @@ export async function compareRun(db: Db, runId: number, noise: NoiseProfile, opt
     driftCompensation: campaign.simulation.driftCompensation,
     batchSize: opts.batchSize ?? campaign.simulation.batchSize,
     placements: placementsOf(compiled),
-    ...(given ? { conductances: given } : {}),
+    ...(given ? { conductances: given, carryGiven: true } : {}),
   });
 
   // What the run recorded beside its own prediction.

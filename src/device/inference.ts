@@ -62,6 +62,12 @@ export interface OnChipSimulationOptions {
    * is simulated. A NaN cell falls back to the model's draw; `stuck` marks cells known stuck.
    */
   readonly conductances?: GivenConductances;
+  /**
+   * With `conductances`: a time index that has none for a matrix takes the latest earlier given
+   * ones plus each cell's change under the model since that time (the seed's relaxation draw). So
+   * one read-back, e.g. the first after programming, predicts the later drift points.
+   */
+  readonly carryGiven?: boolean;
 }
 
 /** Conductances given per time index (of the ascending times) and matrix; plain data, so it can go to a worker thread. */
@@ -442,11 +448,17 @@ export function simulateShare(
       const gNow = plans.map((p, mi) => {
         const chip = chips[mi] as MatrixChip;
         const g = conductanceAt(chip.cells, tS, noise);
-        const given = opts.conductances?.[ti]?.[mi];
+        let givenAt = ti;
+        let given = opts.conductances?.[ti]?.[mi];
+        while (!given && opts.carryGiven && givenAt > 0) given = opts.conductances?.[--givenAt]?.[mi];
         let stuck = chip.cells.stuck;
         if (given) {
           if (given.valuesUs.length !== g.length) throw new InputError('INVALID_INPUT', `${given.valuesUs.length} given conductances for matrix ${p.image.info.name}, which has ${g.length} cells`, { where: 'conductances' });
-          for (let i = 0; i < g.length; i++) if (!Number.isNaN(given.valuesUs[i])) g[i] = given.valuesUs[i] as number;
+          // Carried from an earlier time: the model's change of each cell since then.
+          const then = givenAt < ti ? conductanceAt(chip.cells, times[givenAt] as number, noise) : undefined;
+          for (let i = 0; i < g.length; i++) {
+            if (!Number.isNaN(given.valuesUs[i])) g[i] = (given.valuesUs[i] as number) + (then ? (g[i] as number) - (then[i] as number) : 0);
+          }
           if (given.stuck) stuck = given.stuck;
         }
         const acc = seedStats[mi] as MatrixAccumulator;

@@ -350,4 +350,69 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE resimulations ADD COLUMN conductances TEXT NOT NULL DEFAULT 'model' CHECK (conductances IN ('model', 'readback'));
   `,
+  // 7: one re-simulation per (run, profile, time basis) and conductance source: 4's UNIQUE left the
+  // source out, so a read-back re-simulation could not sit beside a model one. Adds the source
+  // 'first-readback' (the first point's read-backs carried to later points by the model). SQLite
+  // cannot change a table's constraints in place: the three tables are rebuilt, children first
+  // dropped, so that ON DELETE CASCADE never fires, and the renames carry the references over.
+  `
+  CREATE TABLE resimulations_v7 (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    noise_profile TEXT NOT NULL,
+    noise_sha256 TEXT NOT NULL,
+    noise_json TEXT NOT NULL,
+    times TEXT NOT NULL CHECK (times IN ('nominal', 'actual')),
+    conductances TEXT NOT NULL DEFAULT 'model' CHECK (conductances IN ('model', 'readback', 'first-readback')),
+    seeds_json TEXT NOT NULL,
+    images INTEGER NOT NULL,
+    digital_accuracy REAL NOT NULL,
+    backend TEXT NOT NULL,
+    weight_image_sha256 TEXT NOT NULL,
+    hardware_sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    UNIQUE (run_id, noise_sha256, noise_profile, times, conductances)
+  );
+  INSERT INTO resimulations_v7 (id, run_id, noise_profile, noise_sha256, noise_json, times, conductances, seeds_json, images, digital_accuracy, backend, weight_image_sha256, hardware_sha256, created_at, seconds)
+    SELECT id, run_id, noise_profile, noise_sha256, noise_json, times, conductances, seeds_json, images, digital_accuracy, backend, weight_image_sha256, hardware_sha256, created_at, seconds FROM resimulations;
+  CREATE TABLE resimulation_points_v7 (
+    resimulation_id INTEGER NOT NULL REFERENCES resimulations_v7 (id) ON DELETE CASCADE,
+    point INTEGER NOT NULL,
+    t_s REAL NOT NULL,
+    simulated REAL NOT NULL,
+    simulated_std REAL NOT NULL,
+    per_seed_json TEXT NOT NULL,
+    measured REAL,
+    original_simulated REAL,
+    PRIMARY KEY (resimulation_id, point)
+  ) WITHOUT ROWID;
+  INSERT INTO resimulation_points_v7 SELECT resimulation_id, point, t_s, simulated, simulated_std, per_seed_json, measured, original_simulated FROM resimulation_points;
+  CREATE TABLE resimulation_discrepancies_v7 (
+    resimulation_id INTEGER NOT NULL REFERENCES resimulations_v7 (id) ON DELETE CASCADE,
+    point INTEGER NOT NULL,
+    t_s REAL NOT NULL,
+    scope TEXT NOT NULL CHECK (scope IN ('network', 'layer', 'array')),
+    layer INTEGER NOT NULL,
+    array_no INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    simulated REAL NOT NULL,
+    simulated_std REAL,
+    measured REAL NOT NULL,
+    difference REAL NOT NULL,
+    original_simulated REAL,
+    ks_statistic REAL,
+    PRIMARY KEY (resimulation_id, point, scope, layer, array_no, metric)
+  ) WITHOUT ROWID;
+  INSERT INTO resimulation_discrepancies_v7
+    SELECT resimulation_id, point, t_s, scope, layer, array_no, name, metric, simulated, simulated_std, measured, difference, original_simulated, ks_statistic FROM resimulation_discrepancies;
+  DROP TABLE resimulation_discrepancies;
+  DROP TABLE resimulation_points;
+  DROP TABLE resimulations;
+  ALTER TABLE resimulations_v7 RENAME TO resimulations;
+  ALTER TABLE resimulation_points_v7 RENAME TO resimulation_points;
+  ALTER TABLE resimulation_discrepancies_v7 RENAME TO resimulation_discrepancies;
+  CREATE INDEX resimulations_run ON resimulations (run_id);
+  `,
 ];

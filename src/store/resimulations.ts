@@ -3,12 +3,17 @@ import type { Db } from './db.js';
 /**
  * Re-simulations of recorded runs with another noise profile (`cimbench compare`), stored beside
  * the run's own rows (which a completed run never changes): one resimulations row per (run,
- * profile, time basis), its per-point accuracy and its discrepancy rows. Recording the same
- * (run, profile name and hash, time basis) again replaces the earlier re-simulation.
+ * profile, time basis, conductance source), its per-point accuracy and its discrepancy rows.
+ * Recording the same (run, profile name and hash, time basis, conductance source) again replaces
+ * the earlier re-simulation.
  */
 
 export type ResimulationTimes = 'actual' | 'nominal';
-export type ResimulationConductances = 'model' | 'readback';
+/**
+ * Where simulated conductances came from: the noise model's draws; the run's read-backs at every
+ * point; or the first measured point's read-backs, carried to later points by the model.
+ */
+export type ResimulationConductances = 'model' | 'readback' | 'first-readback';
 export type DiscrepancyScope = 'network' | 'layer' | 'array';
 
 export interface ResimulationPoint {
@@ -46,7 +51,6 @@ export interface ResimulationInput {
   readonly runId: number;
   readonly noiseProfile: { readonly name: string; readonly sha256: string; readonly profile: unknown };
   readonly times: ResimulationTimes;
-  /** Simulated conductances: the noise model's draws, or the run's read-backs. */
   readonly conductances: ResimulationConductances;
   readonly seeds: readonly number[];
   readonly images: number;

@@ -5,7 +5,7 @@ import { before, describe, it } from 'node:test';
 import { compareRun, executeRun } from '../../src/bench/index.js';
 import { openLink } from '../../src/cli/commands/campaign-common.js';
 import { NoiseProfileSchema, loadNoiseProfile, noiseProfilePath } from '../../src/device/index.js';
-import { openDatabase } from '../../src/store/index.js';
+import { openDatabase, Resimulations } from '../../src/store/index.js';
 import { tempDir, testCampaign } from '../bench/helpers.js';
 import { runCli } from '../helpers/cli.js';
 
@@ -99,6 +99,18 @@ describe('cimbench calibrate', () => {
       // The ideal model has no error at all; the read-backs carry the chip's.
       for (const d of std(fromModel)) assert.equal(d.simulated, 0, d.name);
       for (const d of std(fromChip)) assert.ok(d.measured > 0.1 && Math.abs(d.simulated - d.measured) < 0.02 * d.measured, `${d.name} at point ${d.point}: simulated ${d.simulated} vs measured ${d.measured}`);
+      // From the first point's read-backs only: that point is the read-back simulation's, number for
+      // number; later points are carried by the (here ideal: no) relaxation, so they keep its cells.
+      const carried = await compareRun(store, runId, ideal, { seeds: [1], images: 20, conductances: 'first-readback' });
+      assert.equal(carried.conductances, 'first-readback');
+      const first = Math.min(...carried.points.map((p) => p.point));
+      const at = (c: typeof fromChip, point: number) => c.discrepancies.filter((d) => d.point === point && d.scope !== 'array');
+      assert.deepEqual(at(carried, first), at(fromChip, first));
+      const firstStd = new Map(std(carried).filter((d) => d.point === first).map((d) => [d.layer, d.simulated]));
+      for (const d of std(carried)) assert.equal(d.simulated, firstStd.get(d.layer), `${d.name} at point ${d.point}`);
+      const resimulations = new Resimulations(store);
+      const ids = [fromChip, carried].map((c) => resimulations.record(c));
+      assert.deepEqual(ids.map((id) => resimulations.get(id)?.conductances), ['readback', 'first-readback'], 'both kept, each with its source');
     } finally {
       store.close();
     }

@@ -136,6 +136,30 @@ describe('simulateOnChip conditioned on a chip', () => {
     const erased = simulateOnChip(net, image, fine, ideal, data, { ...opts, conductances: everyTime((m) => new Float32Array((targets[m] as Float32Array).length).fill(layout.minUs)) });
     for (const t of erased.times) assert.ok(t.accuracy.mean < 0.3, `erased chip ${t.accuracy.mean}`);
     assert.throws(() => simulateOnChip(net, image, hw, ideal, data, { ...opts, conductances: everyTime(() => new Float32Array(3)) }), /3 given conductances for matrix/);
+ 
+  });
+
+  it('carried given conductances: the later points are the first point\'s plus the model\'s relaxation since then', () => {
+    // Every cell keeps ((t + 1) / 1)^-0.1 of its programmed conductance (no spread, no programming noise).
+    const sag = withNoise(ideal, { drift: { form: 'power-law', t0S: 1, nuMean: 0.1, nuStd: 0 } });
+    const layout = cellLayout(hw);
+    const targets = image.matrices.map((m) => weightsToTargets(m.levels, m.info.rows, m.info.cols, layout));
+    const times = [1, 86_400];
+    const firstOnly = [targets.map((t) => ({ valuesUs: t }))];
+    const carried = simulateOnChip(net, image, hw, sag, data, { seeds: [1], timesS: times, batchSize: 100, conductances: firstOnly, carryGiven: true });
+    const modelLater = simulateOnChip(net, image, hw, sag, data, { seeds: [1], timesS: times, batchSize: 100, conductances: firstOnly });
+    targets.forEach((t, i) => {
+      const meanTarget = t.reduce((a, b) => a + b, 0) / t.length;
+      const name = image.matrices[i]?.info.name;
+      assert.ok(Math.abs(carried.times[0]?.matrices[i]?.conductanceErrorUs.mean as number) < 1e-6, `${name}: the given conductances at the first point`);
+      const since = meanTarget * (86_401 ** -0.1 - 2 ** -0.1);
+      const got = carried.times[1]?.matrices[i]?.conductanceErrorUs.mean as number;
+      assert.ok(Math.abs(got - since) < 1e-3 * Math.abs(since), `${name} carried to a day: ${got} uS vs ${since}`);
+      // Without carryGiven a point with none given is the model's own draw.
+      const own = meanTarget * (86_401 ** -0.1 - 1);
+      const later = modelLater.times[1]?.matrices[i]?.conductanceErrorUs.mean as number;
+      assert.ok(Math.abs(later - own) < 1e-3 * Math.abs(own), `${name} model at a day: ${later} uS vs ${own}`);
+    });
   });
 });
 

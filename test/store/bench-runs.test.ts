@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { executeRun } from '../../src/bench/index.js';
-import { BenchRuns, exportRun, MIGRATIONS, openDatabase, RunRecorder, schemaVersion } from '../../src/store/index.js';
+import { BenchRuns, exportRun, MIGRATIONS, openDatabase, Resimulations, RunRecorder, schemaVersion, type ResimulationInput } from '../../src/store/index.js';
 import { runCli } from '../helpers/cli.js';
 import { DEMO_NETWORK, tempDir, testCampaign, testDevice } from '../bench/helpers.js';
 
@@ -49,6 +49,55 @@ describe('bench store', () => {
     assert.equal((db.prepare('SELECT COUNT(*) AS n FROM search_runs').get() as { n: number }).n, 1);
     assert.equal((db.prepare('SELECT COUNT(*) AS n FROM runs').get() as { n: number }).n, 0);
     db.close();
+  });
+
+  it('upgrades a version-6 database with re-simulations: rows kept, cascades intact, one re-simulation per conductance source', () => {
+    const path = join(tempDir('cimbench-store-'), 'v6.db');
+    const old = new Database(path);
+    old.pragma('foreign_keys = ON');
+    for (const step of MIGRATIONS.slice(0, 6)) old.exec(step);
+    old.pragma('user_version = 6');
+    const runId = new BenchRuns(old).create(newRun()).id;
+    const resim = (conductances: ResimulationInput['conductances']): ResimulationInput => ({
+      runId,
+      noiseProfile: { name: 'fit', sha256: 'd'.repeat(64), profile: {} },
+      times: 'actual',
+      conductances,
+      seeds: [1, 2],
+      images: 10,
+      digitalAccuracy: 0.8,
+      backend: 'cpu',
+      weightImageSha256: 'a'.repeat(64),
+      hardwareSha256: 'b'.repeat(64),
+      seconds: 1,
+      points: [{ point: 0, tS: 1, simulated: 0.7, simulatedStd: 0.01, perSeed: [0.69, 0.71], measured: 0.72, originalSimulated: 0.75 }],
+      discrepancies: [{ point: 0, tS: 1, scope: 'network', layer: -1, array: -1, name: 'network', metric: 'accuracy', simulated: 0.7, simulatedStd: 0.01, measured: 0.72, difference: 0.02, originalSimulated: 0.75, ks: null }],
+    });
+    const keptId = new Resimulations(old).record(resim('model'));
+    old.close();
+
+    const db = openDatabase(path);
+    try {
+      assert.equal(schemaVersion(db), MIGRATIONS.length);
+      const store = new Resimulations(db);
+      const kept = store.get(keptId);
+      assert.equal(kept?.conductances, 'model');
+      assert.deepEqual(kept?.points.map((p) => p.perSeed), [[0.69, 0.71]]);
+      assert.equal(kept?.discrepancies.length, 1);
+      // Beside it (the version-4 UNIQUE refused this), and each source replaces only its own.
+      const fromReadback = store.record(resim('readback'));
+      const carried = store.record(resim('first-readback'));
+      const again = store.record(resim('readback'));
+      assert.deepEqual(store.list(runId).map((r) => [r.id, r.conductances]), [[keptId, 'model'], [carried, 'first-readback'], [again, 'readback']]);
+      assert.equal(store.get(fromReadback), undefined);
+      // The children still cascade from the rebuilt parent.
+      const count = (table: string) => (db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE resimulation_id = ?`).get(fromReadback) as { n: number }).n;
+      assert.equal(count('resimulation_points'), 0);
+      assert.equal(count('resimulation_discrepancies'), 0);
+      assert.deepEqual(db.pragma('foreign_key_check'), []);
+    } finally {
+      db.close();
+    }
   });
 
   it('journals intents and results, accounts every cell once, and recovers a crashed run as interrupted', () => {

@@ -22,6 +22,12 @@ interface CompareCliOptions {
   json: boolean;
 }
 
+const CONDUCTANCE_SOURCES: Record<RunComparison['conductances'], string> = {
+  model: 'noise model',
+  readback: "run's read-backs",
+  'first-readback': "first point's read-backs, carried by the model's relaxation",
+};
+
 /** A progress bar on stderr for the re-simulation, started on its first report; none when stderr is not a terminal. */
 function progressBar(): { onProgress: ((done: number, total: number) => void) | undefined; stop(): void } {
   if (!process.stderr.isTTY) return { onProgress: undefined, stop: () => undefined };
@@ -75,7 +81,7 @@ export function renderComparison(c: RunComparison, id: number): string {
     a.ksOriginal.toFixed(3),
   ]);
   return [
-    `run ${c.runId} re-simulated with ${c.noiseProfile.name} (sha256 ${c.noiseProfile.sha256.slice(0, 12)}...) against ${c.runNoiseProfile.name}: ${c.images} images, seeds ${c.seeds.join(',')}, ${c.times} times, conductances from the ${c.conductances === 'readback' ? "run's read-backs" : 'noise model'}${c.ageOffsetS > 0 ? ` (+${c.ageOffsetS.toFixed(2)} s: half the programming time)` : ''}, ADC trims ${c.trims}; ${c.seconds.toFixed(1)} s`,
+    `run ${c.runId} re-simulated with ${c.noiseProfile.name} (sha256 ${c.noiseProfile.sha256.slice(0, 12)}...) against ${c.runNoiseProfile.name}: ${c.images} images, seeds ${c.seeds.join(',')}, ${c.times} times, conductances from the ${CONDUCTANCE_SOURCES[c.conductances]}${c.ageOffsetS > 0 ? ` (+${c.ageOffsetS.toFixed(2)} s: half the programming time)` : ''}, ADC trims ${c.trims}; ${c.seconds.toFixed(1)} s`,
     '',
     renderTable(['point', 't (s)', 'measured', 'sim before (recorded)', 'sim after (+- std)', 'before - measured (pts)', 'after - measured (pts)'], rows),
     '',
@@ -98,7 +104,11 @@ export function registerCompare(program: Command): void {
     .option('--seeds <n|list>', "Monte Carlo seeds: a count (1..n) or a comma-separated list (default: the run's)")
     .option('--times <basis>', 'actual (recorded device times plus half the programming time) or nominal (the campaign\'s)', 'actual')
     .option('--images <n>', "test images to simulate (default: as many as the run's prediction)")
-    .option('--conductances <source>', "model (the profile's draws) or readback (the run's read-backs at each point: only read noise, ADC and the controller's arithmetic are simulated)", 'model')
+    .option(
+      '--conductances <source>',
+      "model (the profile's draws); readback (the run's read-backs at each point: only read noise, ADC and the controller's arithmetic are simulated); first-readback (the first point's read-backs, carried to later points by the profile's relaxation: predicts drift from what the chip held after programming)",
+      'model',
+    )
     .option('--workers <n>', 'worker threads the Monte Carlo seeds are shared over (default: min(2, cores)); the figures do not depend on it')
     .option('--json', 'machine-readable output', false)
     .action(async (opts: CompareCliOptions) => {
