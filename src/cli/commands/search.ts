@@ -150,7 +150,7 @@ export function registerSearch(program: Command): void {
     .option('--workers <n>', 'data-parallel training replicas (default: min(2, cores))')
     .option('--teacher <dir>', 'reuse a trained teacher: the teacher/ folder of an earlier search of the same space')
     .option('--warmup <dir>', 'reuse the teacher and DDE-GSCST warm-up of an earlier nas4cim search of the same space (its output directory): only the hardware stage, selection and retraining run')
-    .option('--top-m <n>', 'hardware stage: draw candidates from the n options per layer with the highest task significance (default: half of them, at least 3)')
+    .option('--top-m <n>', 'hardware stage: draw candidates from the n options per layer with the highest task significance (default: full budget 9, tiny and small half of them, at least 3)')
     .option('-o, --out <dir>', 'output directory (must not exist or be empty, unless --force)')
     .option('--resume <dir>', 'continue an interrupted search from its checkpoint (uses its stored settings)')
     .option('--force', 'replace the search outputs in an existing --out directory', false)
